@@ -1,0 +1,1 @@
+"""picows: the fastest WebSocket client and server library for Python asyncio."""
