@@ -47,7 +47,7 @@ def ext(name: str, *sources: str) -> Extension:
 extensions = [
     ext("picows._kernels", *C_KERNELS),
     ext("picows._frame", *C_KERNELS),
-    ext("picows._transport"),
+    ext("picows._transport", *C_KERNELS),
 ]
 if os.path.exists("picows/_deflate.pyx"):
     extensions.append(ext("picows._deflate"))

@@ -1,0 +1,56 @@
+"""Peer for aiohttp's WebSocket client (``ClientSession.ws_connect``) and server
+(``web.WebSocketResponse``), written as aiohttp's documentation shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import _common as c
+import aiohttp
+from aiohttp import web
+
+
+async def client(o: c.ClientOptions) -> None:
+    tls = c.client_ssl_context() if o.tls else None
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(o.url, ssl=tls if tls else True, compress=0, max_msg_size=0) as ws:
+            await c.drive_send_recv(ws.send_bytes, ws.receive_bytes, o)
+
+
+async def echo(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(compress=False, max_msg_size=0)
+    await ws.prepare(request)
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.BINARY:
+            await ws.send_bytes(msg.data)
+        elif msg.type == aiohttp.WSMsgType.TEXT:
+            await ws.send_str(msg.data)
+    return ws
+
+
+async def server(ns: Any) -> None:
+    app = web.Application()
+    app.router.add_get("/", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    tls = c.server_ssl_context(ns.cert, ns.key) if ns.tls else None
+    site = web.TCPSite(runner, "127.0.0.1", ns.port, ssl_context=tls)
+    await site.start()
+    server = site._server  # aiohttp keeps the asyncio.Server private; only the port is read
+    assert server is not None
+    c.print_line(f"PORT {server.sockets[0].getsockname()[1]}")
+    await c.serve_until_killed(ns.lifetime)
+
+
+def main() -> None:
+    ns = c.parse_args()
+    if ns.role == "versions":
+        c.print_versions({"aiohttp": aiohttp.__version__})
+    elif ns.role == "server":
+        c.run(server(ns), ns.loop)
+    else:
+        c.run(client(c.ClientOptions(ns)), ns.loop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+# The frame layer of the engine, I/O-free: FrameReader turns bytes into WSFrame views with every
+# RFC 6455 check applied; build_frame/write_header turn payloads into wire frames.
+# This .pxd is public: a user's Cython listener may cimport WSFrame and read its fields at C speed.
+
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+cdef enum:
+    OP_CONTINUATION = 0x0
+    OP_TEXT = 0x1
+    OP_BINARY = 0x2
+    OP_CLOSE = 0x8
+    OP_PING = 0x9
+    OP_PONG = 0xA
+
+# The largest frame header: 2 bytes + 8 bytes of extended length + 4 bytes of mask key.
+cdef enum:
+    MAX_HEADER_SIZE = 14
+
+
+cdef class WSFrame:
+    """A frame received from the peer: a view into the connection's read buffer.
+
+    Valid only during the on_ws_frame callback that received it.
+    """
+    cdef:
+        char* payload_ptr
+        readonly Py_ssize_t payload_size
+        readonly Py_ssize_t tail_size
+        int opcode
+        readonly bint fin
+        readonly bint rsv1
+        readonly bint last_in_buffer
+        # Keeps the memory alive for frames that own their payload (test frames, decompressed frames).
+        object _owner
+
+    cpdef bytes get_payload_as_bytes(self)
+    cpdef str get_payload_as_utf8_text(self)
+    cpdef str get_payload_as_ascii_text(self)
+    cpdef object get_payload_as_memoryview(self)
+    cpdef object get_close_code(self)
+    cpdef bytes get_close_message(self)
+    cpdef str get_close_reason(self)
+    cdef int get_close_code_int(self)
+
+
+cdef class FrameReader:
+    cdef:
+        # Read buffer: bytes [start, end) are received but not yet consumed.
+        char* buf
+        Py_ssize_t capacity
+        Py_ssize_t start
+        Py_ssize_t end
+        Py_ssize_t init_capacity
+        # Bytes the incomplete frame at `start` needs in total (0 if unknown); lets the buffer grow once.
+        Py_ssize_t needed
+
+        # Configuration.
+        readonly bint is_client
+        readonly Py_ssize_t max_frame_size
+        readonly bint validate_utf8
+        public bint allow_rsv1
+
+        # Message state across frames.
+        bint in_message
+        bint message_is_text
+        bint message_compressed
+        uint32_t utf8_state
+        # Payload bytes of the incomplete frame at `start` already unmasked and UTF-8 checked.
+        Py_ssize_t partial_done
+
+        readonly bint close_received
+        # 0 while the stream is healthy; the close code to fail the connection with otherwise.
+        readonly int error_code
+        readonly str error_message
+
+        WSFrame frame
+
+    cdef char* get_write_ptr(self, Py_ssize_t hint, Py_ssize_t* size) except NULL
+    cdef object get_buffer_view(self, Py_ssize_t hint)
+    cdef void data_added(self, Py_ssize_t nbytes) noexcept
+    cdef WSFrame next_frame(self)
+    cdef void compact(self) noexcept
+    cdef void fail(self, int code, str message) noexcept
+    cdef Py_ssize_t pending_size(self) noexcept
+    cdef void _unmask_and_check(self, uint8_t* payload, uint8_t* key, bint masked, Py_ssize_t upto) noexcept
+
+
+cdef int next_mask_key(uint8_t* key) except -1
+cdef Py_ssize_t header_size(Py_ssize_t payload_size, bint masked) noexcept
+cdef Py_ssize_t write_header(uint8_t* dst, int opcode, Py_ssize_t payload_size,
+                             bint fin, bint rsv1, const uint8_t* mask_key) noexcept
+cdef bytes build_frame(int opcode, const char* payload, Py_ssize_t payload_size,
+                       bint fin, bint rsv1, bint masked)
