@@ -144,8 +144,13 @@ cdef class FrameReader:
     Python code (tests) drives it with ``feed()``; the transport uses the C-level methods.
     """
 
-    def __cinit__(self, bint is_client, Py_ssize_t max_frame_size=10 * 1024 * 1024,
-                  Py_ssize_t init_capacity=16 * 1024, bint validate_utf8=True):
+    def __cinit__(self):
+        self.buf = NULL
+
+    def __init__(self, bint is_client, Py_ssize_t max_frame_size=10 * 1024 * 1024,
+                 Py_ssize_t init_capacity=16 * 1024, bint validate_utf8=True):
+        if self.buf != NULL:
+            raise RuntimeError("FrameReader is already initialised")
         if init_capacity < 256:
             init_capacity = 256
         self.buf = <char*>PyMem_Malloc(init_capacity)

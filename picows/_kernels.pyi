@@ -69,3 +69,9 @@ def random_bytes(n: int) -> bytes:
 
     Raises ValueError if ``n`` is negative and OSError if the CSPRNG cannot be read.
     """
+
+def _mask_repeat(data: Buffer, key: Buffer, repeat: int) -> None:
+    """Benchmark helper: mask ``data`` in place ``repeat`` times within one call."""
+
+def _validate_utf8_repeat(data: Buffer, repeat: int) -> bool:
+    """Benchmark helper: validate ``data`` ``repeat`` times within one call."""

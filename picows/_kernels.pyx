@@ -117,3 +117,29 @@ def random_bytes(Py_ssize_t n) -> bytes:
     if err:
         raise OSError(err, f"reading the system CSPRNG failed: {os.strerror(err)}")
     return out
+
+
+def _mask_repeat(uint8_t[::1] data not None, const uint8_t[::1] key not None,
+                 Py_ssize_t repeat) -> None:
+    """Benchmark helper: mask data in place `repeat` times in one call, without Python overhead."""
+    if key.shape[0] != 4:
+        raise ValueError(f"the mask key must be exactly 4 bytes, got {key.shape[0]}")
+    cdef Py_ssize_t n = data.shape[0]
+    if n == 0:
+        return
+    cdef uint8_t *dst = &data[0]
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(repeat):
+            picows_mask_inplace(dst, <size_t>n, &key[0])
+
+
+def _validate_utf8_repeat(const uint8_t[::1] data not None, Py_ssize_t repeat) -> bool:
+    """Benchmark helper: validate data `repeat` times in one call; True iff it is valid UTF-8."""
+    cdef const uint8_t *src = _addr(data)
+    cdef uint32_t state = PICOWS_UTF8_ACCEPT
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(repeat):
+            state |= picows_utf8_validate(PICOWS_UTF8_ACCEPT, src, <size_t>data.shape[0])
+    return state == PICOWS_UTF8_ACCEPT

@@ -8,6 +8,7 @@ frames, closing and pinging.
 
 import asyncio
 import logging
+import typing
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
@@ -24,7 +25,10 @@ from picows.errors import WSError, WSHandshakeError, WSInvalidStatusError, WSPro
 from picows.upgrade import WSUpgradeResponse, WSUpgradeResponseWithListener
 from picows import _handshake
 
-__all__ = ["WSListener", "WSTransport", "WSCloseInfo", "WSCloseHandshake", "WSProtocol", "PICOWS_DEBUG_LL"]
+__all__ = ["WSListener", "WSTransport", "WSCloseInfo", "WSCloseHandshake", "WSProtocol", "WSBuffer", "PICOWS_DEBUG_LL"]
+
+#: What WSTransport.send and friends accept as a payload.
+WSBuffer = typing.Union[bytes, bytearray, memoryview, str]
 
 #: A log level below DEBUG for per-frame tracing; enable it to see every frame.
 PICOWS_DEBUG_LL = 9

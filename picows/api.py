@@ -21,17 +21,11 @@ from picows.url import WSParsedURL, parse_url
 __all__ = ["ws_connect", "ws_create_server", "WSListenerFactory", "WSServerListenerFactory", "WSSocketFactory"]
 
 #: Client listener factory: ``factory()`` or ``factory(request, response)``.
-WSListenerFactory = Union[
-    Callable[[], WSListener], Callable[[WSUpgradeRequest, WSUpgradeResponse], WSListener]
-]
+WSListenerFactory = Union[Callable[[], WSListener], Callable[[WSUpgradeRequest, WSUpgradeResponse], WSListener]]
 #: Server listener factory: returns a listener, None (404) or a WSUpgradeResponseWithListener.
-WSServerListenerFactory = Callable[
-    [WSUpgradeRequest], Union[WSListener, WSUpgradeResponseWithListener, None]
-]
+WSServerListenerFactory = Callable[[WSUpgradeRequest], Union[WSListener, WSUpgradeResponseWithListener, None]]
 #: Returns a socket (connected or not) for a URL, or None to connect the usual way; may be a coroutine function.
-WSSocketFactory = Callable[
-    [WSParsedURL], Union[socket.socket, None, Awaitable[Union[socket.socket, None]]]
-]
+WSSocketFactory = Callable[[WSParsedURL], Union[socket.socket, None, Awaitable[Union[socket.socket, None]]]]
 
 WSLoggerLike = Union[str, logging.Logger, None]
 
@@ -47,8 +41,7 @@ def _resolve_logger(logger_name: WSLoggerLike, side: str) -> logging.Logger:
     return logging.getLogger(f"picows.{logger_name}")
 
 
-def _check_common(auto_ping_strategy: WSAutoPingStrategy, max_frame_size: int,
-                  read_buffer_init_size: int) -> None:
+def _check_common(auto_ping_strategy: WSAutoPingStrategy, max_frame_size: int, read_buffer_init_size: int) -> None:
     if auto_ping_strategy not in (WSAutoPingStrategy.PING_WHEN_IDLE, WSAutoPingStrategy.PING_PERIODICALLY):
         raise ValueError(f"auto_ping_strategy must be a WSAutoPingStrategy, not {auto_ping_strategy!r}")
     if max_frame_size <= 0:
@@ -60,14 +53,12 @@ def _check_common(auto_ping_strategy: WSAutoPingStrategy, max_frame_size: int,
 def _two_arg_factory(factory: WSListenerFactory) -> Callable[[WSUpgradeRequest, WSUpgradeResponse], WSListener]:
     # The engine always passes (request, response); adapt the zero-argument form once, at connect time.
     try:
-        params = inspect.signature(factory).parameters.values()
+        params = list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
-        params = None  # type: ignore[assignment]
-    if params is not None:
-        positional = [p for p in params
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-        if len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params):
-            return factory  # type: ignore[return-value]
+        params = []
+    required = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    if len(required) >= 2:
+        return factory  # type: ignore[return-value]
     zero_arg: Callable[[], WSListener] = factory  # type: ignore[assignment]
     return lambda request, response: zero_arg()
 
@@ -140,19 +131,31 @@ async def ws_connect(
 
     def protocol_factory() -> WSProtocol:
         return WSProtocol(
-            factory, True, logger=logger, disconnect_on_exception=disconnect_on_exception,
-            handshake_timeout=websocket_handshake_timeout, enable_auto_ping=enable_auto_ping,
-            auto_ping_idle_timeout=auto_ping_idle_timeout, auto_ping_reply_timeout=auto_ping_reply_timeout,
-            auto_ping_strategy=auto_ping_strategy, enable_auto_pong=enable_auto_pong,
-            max_frame_size=max_frame_size, read_buffer_init_size=read_buffer_init_size,
-            validate_utf8=validate_utf8, max_head_size=max_head_size, url=parsed, request=request, key=key)
+            factory,
+            True,
+            logger=logger,
+            disconnect_on_exception=disconnect_on_exception,
+            handshake_timeout=websocket_handshake_timeout,
+            enable_auto_ping=enable_auto_ping,
+            auto_ping_idle_timeout=auto_ping_idle_timeout,
+            auto_ping_reply_timeout=auto_ping_reply_timeout,
+            auto_ping_strategy=auto_ping_strategy,
+            enable_auto_pong=enable_auto_pong,
+            max_frame_size=max_frame_size,
+            read_buffer_init_size=read_buffer_init_size,
+            validate_utf8=validate_utf8,
+            max_head_size=max_head_size,
+            url=parsed,
+            request=request,
+            key=key,
+        )
 
     sock: socket.socket | None = None
     if socket_factory is not None:
         made = socket_factory(parsed)
         if inspect.isawaitable(made):
             made = await made
-        sock = made  # type: ignore[assignment]
+        sock = made
 
     async def connect() -> tuple[WSTransport, WSListener]:
         if sock is not None:
@@ -164,7 +167,8 @@ async def ws_connect(
             _, protocol = await loop.create_connection(protocol_factory, sock=sock, ssl=ssl_arg, **kwargs)
         else:
             _, protocol = await loop.create_connection(
-                protocol_factory, parsed.host, parsed.port, ssl=ssl_arg, **kwargs)
+                protocol_factory, parsed.host, parsed.port, ssl=ssl_arg, **kwargs
+            )
         result: tuple[WSTransport, WSListener] = await protocol.wait_handshake()
         return result
 
@@ -176,8 +180,8 @@ async def ws_connect(
         if isinstance(exc, WSHandshakeTimeoutError):
             raise
         raise WSHandshakeTimeoutError(
-            f"connecting to {url} and completing the WebSocket handshake took over "
-            f"{websocket_handshake_timeout} s") from exc
+            f"connecting to {url} and completing the WebSocket handshake took over {websocket_handshake_timeout} s"
+        ) from exc
 
 
 async def ws_create_server(
@@ -217,11 +221,20 @@ async def ws_create_server(
 
     def protocol_factory() -> WSProtocol:
         return WSProtocol(
-            ws_listener_factory, False, logger=logger, disconnect_on_exception=disconnect_on_exception,
-            handshake_timeout=websocket_handshake_timeout, enable_auto_ping=enable_auto_ping,
-            auto_ping_idle_timeout=auto_ping_idle_timeout, auto_ping_reply_timeout=auto_ping_reply_timeout,
-            auto_ping_strategy=auto_ping_strategy, enable_auto_pong=enable_auto_pong,
-            max_frame_size=max_frame_size, read_buffer_init_size=read_buffer_init_size,
-            validate_utf8=validate_utf8, max_head_size=max_head_size)
+            ws_listener_factory,
+            False,
+            logger=logger,
+            disconnect_on_exception=disconnect_on_exception,
+            handshake_timeout=websocket_handshake_timeout,
+            enable_auto_ping=enable_auto_ping,
+            auto_ping_idle_timeout=auto_ping_idle_timeout,
+            auto_ping_reply_timeout=auto_ping_reply_timeout,
+            auto_ping_strategy=auto_ping_strategy,
+            enable_auto_pong=enable_auto_pong,
+            max_frame_size=max_frame_size,
+            read_buffer_init_size=read_buffer_init_size,
+            validate_utf8=validate_utf8,
+            max_head_size=max_head_size,
+        )
 
     return await loop.create_server(protocol_factory, host, port, ssl=ssl_context, **kwargs)

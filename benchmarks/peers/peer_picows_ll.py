@@ -9,6 +9,7 @@ The client is callback driven, as picows users write it: the next message goes o
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import Any
 
@@ -123,10 +124,12 @@ async def client(o: c.ClientOptions) -> None:
 
 
 async def server(ns: Any) -> None:
-    ssl_context = c.server_ssl_context(ns.cert, ns.key) if ns.tls else None
-    srv = await ws_create_server(
-        lambda _request: EchoServerListener(), "127.0.0.1", ns.port, ssl_context=ssl_context
-    )
+    tls: dict[str, Any] = {}
+    if ns.tls:
+        # picows 2.3.1 passes ``ssl=`` through to loop.create_server; ours names it ssl_context.
+        name = "ssl_context" if "ssl_context" in inspect.signature(ws_create_server).parameters else "ssl"
+        tls[name] = c.server_ssl_context(ns.cert, ns.key)
+    srv = await ws_create_server(lambda _request: EchoServerListener(), "127.0.0.1", ns.port, **tls)
     c.print_line(f"PORT {srv.sockets[0].getsockname()[1]}")
     await c.serve_until_killed(ns.lifetime)
 
