@@ -62,9 +62,7 @@ def ensure_wstest() -> Path:
     wstest = AUTOBAHN_HOME / "bin" / "wstest"
     result = subprocess.run([str(HERE / "setup")], stdout=subprocess.DEVNULL, check=False)
     if result.returncode != 0 or not wstest.exists():
-        raise SetupError(
-            f"compliance/setup failed (exit {result.returncode}); run it by hand to see why"
-        )
+        raise SetupError(f"compliance/setup failed (exit {result.returncode}); run it by hand to see why")
     return wstest
 
 
@@ -98,9 +96,7 @@ def resolve(patterns: str, known: list[str]) -> list[str]:
             token += ".*"
         matches = [c for c in known if fnmatch.fnmatchcase(c, token)]
         if not matches:
-            raise SetupError(
-                f"case pattern {token!r} matches no case (use e.g. 9.*, 6.4, 7.1.6 or *)"
-            )
+            raise SetupError(f"case pattern {token!r} matches no case (use e.g. 9.*, 6.4, 7.1.6 or *)")
         chosen.update(matches)
     return sorted(chosen, key=summarize.case_key)
 
@@ -132,9 +128,7 @@ def wait_tcp(port: int, deadline: float, proc: subprocess.Popen[bytes]) -> None:
 def start(cmd: list[str], logfile: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start cmd in its own process group, output to logfile."""
     with logfile.open("wb") as out:
-        return subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
-        )
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
@@ -151,9 +145,7 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
     return proc.wait()
 
 
-def wait_bounded(
-    proc: subprocess.Popen[bytes], deadline: float, progress: Path, total: int
-) -> bool:
+def wait_bounded(proc: subprocess.Popen[bytes], deadline: float, progress: Path, total: int) -> bool:
     """Wait for proc until deadline, logging progress every 30 s; False on timeout."""
     next_note = time.monotonic() + 30
     while proc.poll() is None:
@@ -218,8 +210,7 @@ def clean_reports(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     for item in outdir.iterdir():
         if item.is_file() and (
-            item.name in ("index.json", "index.html", "wstest.log", "testee.log", "spec.json")
-            or "_case_" in item.name
+            item.name in ("index.json", "index.html", "wstest.log", "testee.log", "spec.json") or "_case_" in item.name
         ):
             item.unlink()
 
@@ -232,16 +223,11 @@ def run_role(role: str, args: argparse.Namespace, wstest: Path, cases: list[str]
     spec, wslog, testee_log = outdir / "spec.json", outdir / "wstest.log", outdir / "testee.log"
     port = free_port()
     url = f"ws://{HOST}:{port}"
-    script = TESTEES / (
-        f"{args.api}_echo_server.py" if role == "server" else f"{args.api}_client.py"
-    )
+    script = TESTEES / (f"{args.api}_echo_server.py" if role == "server" else f"{args.api}_client.py")
     testee_cmd = [args.python, str(script), "--loop", args.loop]
     t0 = time.monotonic()
     deadline = t0 + args.timeout
-    log(
-        f"{agent}: {len(cases)} cases, {args.python} {script.name} --loop {args.loop}, "
-        f"budget {args.timeout:.0f} s"
-    )
+    log(f"{agent}: {len(cases)} cases, {args.python} {script.name} --loop {args.loop}, budget {args.timeout:.0f} s")
     broken = ""
     testee: subprocess.Popen[bytes] | None = None
     suite: subprocess.Popen[bytes] | None = None
@@ -257,9 +243,7 @@ def run_role(role: str, args: argparse.Namespace, wstest: Path, cases: list[str]
                 broken = f"the server testee exited with {testee.returncode} during the run"
         else:
             write_spec(spec, "fuzzingserver", url, outdir, agent, cases)
-            suite = start(
-                [str(wstest), "-m", "fuzzingserver", "-s", str(spec), "-u", "0"], wslog, cwd=outdir
-            )
+            suite = start([str(wstest), "-m", "fuzzingserver", "-s", str(spec), "-u", "0"], wslog, cwd=outdir)
             wait_tcp(port, time.monotonic() + 30, suite)
             testee = start(testee_cmd + ["--url", url, "--agent", agent], testee_log)
             if not wait_bounded(testee, deadline, wslog, len(cases)):
@@ -286,9 +270,7 @@ def run_role(role: str, args: argparse.Namespace, wstest: Path, cases: list[str]
                 tail = path.read_text(errors="replace").splitlines()[-15:]
                 log(f"{agent}: last lines of {name} log ({path}):\n    " + "\n    ".join(tail))
     log(f"{agent}: finished in {elapsed:.1f} s; reports in {outdir}")
-    status = summarize.summarize(
-        outdir, expected=cases, agents=[agent], strict=args.strict, details=args.details
-    )
+    status = summarize.summarize(outdir, expected=cases, agents=[agent], strict=args.strict, details=args.details)
     if broken:
         log(f"{agent}: BROKEN RUN: {broken}")
         return max(status, 1)
@@ -297,10 +279,7 @@ def run_role(role: str, args: argparse.Namespace, wstest: Path, cases: list[str]
 
 def check_python(python: str) -> None:
     """Make sure the interpreter exists and its picows imports."""
-    probe = (
-        "import picows; picows.ws_connect; "
-        "print(getattr(picows, '__version__', '?'), picows.__file__)"
-    )
+    probe = "import picows; picows.ws_connect; print(getattr(picows, '__version__', '?'), picows.__file__)"
     try:
         out = subprocess.run(
             [python, "-c", probe],
@@ -336,43 +315,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("role", choices=("server", "client", "all"))
     parser.add_argument("api", nargs="?", choices=("lowlevel", "highlevel"), default="lowlevel")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--quick", action="store_true", help=f"sections {QUICK} (the default; CI on every change)"
-    )
-    mode.add_argument(
-        "--full", action="store_true", help=f"sections {FULL} (+ {DEFLATE} with --deflate)"
-    )
-    mode.add_argument(
-        "--cases", help="comma-separated patterns: '*', '9.*', '9' (= 9.*), '6.4', '7.1.6'"
-    )
+    mode.add_argument("--quick", action="store_true", help=f"sections {QUICK} (the default; CI on every change)")
+    mode.add_argument("--full", action="store_true", help=f"sections {FULL} (+ {DEFLATE} with --deflate)")
+    mode.add_argument("--cases", help="comma-separated patterns: '*', '9.*', '9' (= 9.*), '6.4', '7.1.6'")
     parser.add_argument("--exclude", default="", help="patterns to leave out")
-    parser.add_argument(
-        "--deflate", action="store_true", help=f"add sections {DEFLATE} (permessage-deflate)"
-    )
+    parser.add_argument("--deflate", action="store_true", help=f"add sections {DEFLATE} (permessage-deflate)")
     parser.add_argument(
         "--python",
         default=default_python(),
-        help="interpreter that runs the testee "
-        "(default: $PICOWS_PYTHON, else /work/venv/bin/python, else python3)",
+        help="interpreter that runs the testee (default: $PICOWS_PYTHON, else /work/venv/bin/python, else python3)",
     )
     parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
     parser.add_argument("--label", default="picows", help="agent name prefix (default: picows)")
     parser.add_argument(
         "--timeout",
         type=float,
-        help="time budget per role in seconds "
-        f"(default: quick {BUDGET['quick']:.0f}, full {BUDGET['full']:.0f})",
+        help=f"time budget per role in seconds (default: quick {BUDGET['quick']:.0f}, full {BUDGET['full']:.0f})",
     )
-    parser.add_argument(
-        "--reports", type=Path, default=HERE / "reports", help="report root directory"
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="also fail NON-STRICT and UNCLEAN/WRONG CODE"
-    )
+    parser.add_argument("--reports", type=Path, default=HERE / "reports", help="report root directory")
+    parser.add_argument("--strict", action="store_true", help="also fail NON-STRICT and UNCLEAN/WRONG CODE")
     parser.add_argument("--details", action="store_true", help="explain every non-OK case")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show the testee's and wstest's log tails"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the testee's and wstest's log tails")
     args = parser.parse_args(argv)
     kind = "custom" if args.cases else "full" if args.full else "quick"
     patterns = args.cases or (FULL if args.full else QUICK)

@@ -121,16 +121,14 @@ def case_details(report_dir: Path, report: CaseReport) -> list[str]:
         f"      expectation: {data.get('expectation', '')}",
         f"      result:      {data.get('result', '')}",
         f"      close:       {data.get('resultClose', '')}",
-        "      codes:       testee sent {}, suite sent {}, expected {}, clean={}, "
-        "dropped by suite={}".format(
+        "      codes:       testee sent {}, suite sent {}, expected {}, clean={}, dropped by suite={}".format(
             data.get("remoteCloseCode"),
             data.get("localCloseCode"),
             expected_close.get("closeCode"),
             data.get("wasClean"),
             data.get("droppedByMe"),
         ),
-        f"      events:      observed {brief(data.get('received'))}; "
-        f"expected {brief(data.get('expected'))}",
+        f"      events:      observed {brief(data.get('received'))}; expected {brief(data.get('expected'))}",
         f"      report:      {report_dir / name}",
     ]
 
@@ -150,20 +148,13 @@ def render(summary: AgentSummary, report_dir: Path, details: bool) -> list[str]:
         f"  behavior: {count_line(beh, BEHAVIORS)}",
         f"  close:    {count_line(close, CLOSE_BEHAVIORS)}",
     ]
-    failed_beh = [
-        c for c in summary.ids if summary.cases[c].get("behavior") not in BEHAVIOR_ALLOWED
-    ]
-    failed_close = [
-        c for c in summary.ids if summary.cases[c].get("behaviorClose") not in CLOSE_ALLOWED
-    ]
+    failed_beh = [c for c in summary.ids if summary.cases[c].get("behavior") not in BEHAVIOR_ALLOWED]
+    failed_close = [c for c in summary.ids if summary.cases[c].get("behaviorClose") not in CLOSE_ALLOWED]
     lines += id_lines("FAILED", failed_beh)
     lines += id_lines("close FAILED", failed_close)
     lines += id_lines("NON-STRICT", summary.with_behavior("NON-STRICT"))
     lines += id_lines("INFORMATIONAL", summary.with_behavior("INFORMATIONAL"))
-    unclean = [
-        f"{c}({summary.cases[c].get('behaviorClose')})"
-        for c in summary.with_close("UNCLEAN", "WRONG CODE")
-    ]
+    unclean = [f"{c}({summary.cases[c].get('behaviorClose')})" for c in summary.with_close("UNCLEAN", "WRONG CODE")]
     lines += id_lines("close UNCLEAN/WRONG CODE", unclean)
     unimplemented = summary.with_behavior("UNIMPLEMENTED")
     if unimplemented:
@@ -174,10 +165,7 @@ def render(summary: AgentSummary, report_dir: Path, details: bool) -> list[str]:
         lines += id_lines("MISSING (not in the report: the run stopped early?)", summary.missing)
     slowest = sorted(summary.ids, key=lambda c: -float(summary.cases[c].get("duration") or 0))[:5]
     lines.append(
-        "  slowest: "
-        + ", ".join(
-            f"{c} {float(summary.cases[c].get('duration') or 0) / 1000:.1f}s" for c in slowest
-        )
+        "  slowest: " + ", ".join(f"{c} {float(summary.cases[c].get('duration') or 0) / 1000:.1f}s" for c in slowest)
     )
     if details:
         explain = sorted(
@@ -191,9 +179,7 @@ def render(summary: AgentSummary, report_dir: Path, details: bool) -> list[str]:
         )
         for c in explain:
             r = summary.cases[c]
-            lines.append(
-                f"  case {c}: behavior {r.get('behavior')}, close {r.get('behaviorClose')}"
-            )
+            lines.append(f"  case {c}: behavior {r.get('behavior')}, close {r.get('behaviorClose')}")
             lines += case_details(report_dir, r)
     return lines
 
@@ -260,19 +246,11 @@ def summarize(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("report", type=Path, help="report directory (or its index.json)")
-    parser.add_argument(
-        "--expect", default="", help="comma-separated case ids each agent must have"
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="also fail NON-STRICT and UNCLEAN/WRONG CODE"
-    )
-    parser.add_argument(
-        "--details", action="store_true", help="explain each non-OK case from its JSON report"
-    )
+    parser.add_argument("--expect", default="", help="comma-separated case ids each agent must have")
+    parser.add_argument("--strict", action="store_true", help="also fail NON-STRICT and UNCLEAN/WRONG CODE")
+    parser.add_argument("--details", action="store_true", help="explain each non-OK case from its JSON report")
     args = parser.parse_args(argv)
     expected = [c for c in args.expect.split(",") if c]
     return summarize(args.report, expected=expected, strict=args.strict, details=args.details)

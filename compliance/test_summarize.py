@@ -55,9 +55,7 @@ def test_resolve_rejects_unknown() -> None:
 
 
 def test_all_ok_passes(tmp_path: Path) -> None:
-    path = write_index(
-        tmp_path, {"1.1.1": ("OK", "OK"), "7.1.6": ("INFORMATIONAL", "INFORMATIONAL")}
-    )
+    path = write_index(tmp_path, {"1.1.1": ("OK", "OK"), "7.1.6": ("INFORMATIONAL", "INFORMATIONAL")})
     code, text = status(path, expected=["1.1.1", "7.1.6"])
     assert code == 0
     assert "2 cases, 1 ok, 0 failed" in text

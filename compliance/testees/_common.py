@@ -30,9 +30,7 @@ def run(main: Callable[[], Awaitable[Any]], loop_name: str) -> Any:
             import uvloop
         except ImportError:
             if loop_name == "uvloop":
-                raise SystemExit(
-                    "--loop uvloop: uvloop is not installed in this interpreter"
-                ) from None
+                raise SystemExit("--loop uvloop: uvloop is not installed in this interpreter") from None
             loop = asyncio.new_event_loop()
         else:
             loop = uvloop.new_event_loop()

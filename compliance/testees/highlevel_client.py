@@ -37,9 +37,7 @@ async def run_all(base: str, agent: str) -> int:
     errors = 0
     for case in range(1, count + 1):
         try:
-            await asyncio.wait_for(
-                echo_case(f"{base}/runCase?case={case}&agent={quote(agent)}"), CASE_TIMEOUT
-            )
+            await asyncio.wait_for(echo_case(f"{base}/runCase?case={case}&agent={quote(agent)}"), CASE_TIMEOUT)
         except Exception as exc:  # the suite breaks connections on purpose
             errors += 1
             print(f"testee: case #{case}: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -51,13 +49,9 @@ async def run_all(base: str, agent: str) -> int:
 
 def main() -> None:
     """Parse the command line and run the suite's cases."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--url", default="ws://127.0.0.1:9001", help="fuzzingserver base URL")
-    parser.add_argument(
-        "--agent", default="picows-highlevel-client", help="agent name in the reports"
-    )
+    parser.add_argument("--agent", default="picows-highlevel-client", help="agent name in the reports")
     add_loop_option(parser)
     args = parser.parse_args()
     errors = run(lambda: run_all(args.url.rstrip("/"), args.agent), args.loop)

@@ -47,9 +47,7 @@ async def control(url: str) -> list[str]:
 
 async def run_case(url: str, auto_pong: bool) -> None:
     """Run one case: echo until the suite closes the connection."""
-    transport, _ = await ws_connect(
-        EchoListener, url, max_frame_size=MAX_SIZE, enable_auto_pong=auto_pong
-    )
+    transport, _ = await ws_connect(EchoListener, url, max_frame_size=MAX_SIZE, enable_auto_pong=auto_pong)
     await asyncio.wait_for(transport.wait_disconnected(), CASE_TIMEOUT)
 
 
@@ -74,13 +72,9 @@ async def run_all(base: str, agent: str, auto_pong: bool) -> int:
 
 def main() -> None:
     """Parse the command line and run the suite's cases."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--url", default="ws://127.0.0.1:9001", help="fuzzingserver base URL")
-    parser.add_argument(
-        "--agent", default="picows-lowlevel-client", help="agent name in the reports"
-    )
+    parser.add_argument("--agent", default="picows-lowlevel-client", help="agent name in the reports")
     parser.add_argument(
         "--manual-pong",
         action="store_true",

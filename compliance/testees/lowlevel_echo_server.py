@@ -62,9 +62,7 @@ async def serve(host: str, port: int, auto_pong: bool) -> None:
 
 def main() -> None:
     """Parse the command line and serve forever."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9002)
     parser.add_argument(

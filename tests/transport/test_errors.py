@@ -40,20 +40,30 @@ BAD_SERVER_FRAMES = [
 ]
 
 
+async def _bad_server_peer(bad: bytes, received: asyncio.Future[tuple[int, bytes]], wait_ready: bool,
+                           reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await raw_server_handshake(reader, writer)
+    if wait_ready:
+        # Wait for the client's first message so the bad bytes come in a later read than the 101.
+        opcode, _, payload = await read_frame(reader, expect_masked=True)
+        assert (opcode, payload) == (1, b"ready")
+    writer.write(build_frame(1, b"good") + bad + build_frame(1, b"never delivered"))
+    opcode, _, payload = await read_frame(reader, expect_masked=True)
+    received.set_result((opcode, payload))
+    await reader.read()  # until the client closes TCP
+
+
 @pytest.mark.parametrize(("name", "bad", "code"), BAD_SERVER_FRAMES, ids=[b[0] for b in BAD_SERVER_FRAMES])
 async def test_client_fails_on_bad_server_frame(name: str, bad: bytes, code: int) -> None:
     received: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
 
     async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw_server_handshake(reader, writer)
-        writer.write(build_frame(1, b"good") + bad + build_frame(1, b"never delivered"))
-        opcode, _, payload = await read_frame(reader, expect_masked=True)
-        received.set_result((opcode, payload))
-        await reader.read()  # until the client closes TCP
+        await _bad_server_peer(bad, received, True, reader, writer)
 
     async with raw_server(peer) as port:
         transport, client = await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/"))
         assert isinstance(client, RecordingListener)
+        transport.send(WSMsgType.TEXT, b"ready")
         with pytest.raises(WSProtocolError) as info:
             await bounded(transport.wait_disconnected())
         assert info.value.code == code
@@ -64,6 +74,23 @@ async def test_client_fails_on_bad_server_frame(name: str, bad: bytes, code: int
         # The frame before the bad one was delivered; nothing after it was (RFC 6455 7.1.7).
         assert client.frames == [(WSMsgType.TEXT, True, False, b"good")]
         assert transport.is_disconnected
+
+
+async def test_bad_frame_right_after_101_still_returns_transport() -> None:
+    """The handshake succeeded (on_ws_connected ran, a frame was delivered): ws_connect must return the
+    transport, and the protocol error must come from wait_disconnected(), not from ws_connect()."""
+    received: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _bad_server_peer(build_frame(3, b""), received, False, reader, writer)
+
+    async with raw_server(peer) as port:
+        transport, client = await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/"))
+        assert isinstance(client, RecordingListener)
+        with pytest.raises(WSProtocolError) as info:
+            await bounded(transport.wait_disconnected())
+        assert info.value.code == 1002
+        assert client.frames == [(WSMsgType.TEXT, True, False, b"good")]
 
 
 BAD_CLIENT_FRAMES = [
@@ -388,3 +415,160 @@ async def test_measure_roundtrip_time_against_raw_peer_pong_payload() -> None:
         assert len(rtts) == 3 and all(0.04 <= x < WAIT for x in rtts)
         assert isinstance(client, RecordingListener) and client.frames == []
         transport.disconnect()
+
+
+# ---- on_ws_disconnected after a failure -------------------------------------------------------------------
+
+
+async def test_on_ws_disconnected_called_after_protocol_error() -> None:
+    """on_ws_disconnected runs once for every connection that completed the handshake, failed ones included."""
+    received: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _bad_server_peer(build_frame(3, b""), received, True, reader, writer)
+
+    async with raw_server(peer) as port:
+        transport, client = await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/"))
+        assert isinstance(client, RecordingListener)
+        transport.send(WSMsgType.TEXT, b"ready")
+        with pytest.raises(WSProtocolError):
+            await bounded(transport.wait_disconnected())
+        assert client.disconnected.is_set(), "on_ws_disconnected was not called after the protocol error"
+
+
+async def test_on_ws_disconnected_called_after_listener_exception() -> None:
+    async with ws_server() as server:
+        transport, listener = await bounded(picows.ws_connect(Raiser, server.url()))
+        assert isinstance(listener, RecordingListener)
+        transport.send(WSMsgType.TEXT, b"echo me")
+        with pytest.raises(RuntimeError):
+            await bounded(transport.wait_disconnected())
+        assert listener.disconnected.is_set(), "on_ws_disconnected was not called after the listener raised"
+
+
+async def test_on_ws_disconnected_called_on_server_after_protocol_error() -> None:
+    async with ws_server(RecordingListener) as server:
+        raw = await raw_client(server.port)
+        raw.writer.write(build_frame(2, b"unmasked"))
+        await raw.read_close()
+        listener = await server.first_listener()
+        assert isinstance(listener, RecordingListener)
+        await bounded(listener.disconnected.wait())
+        raw.close()
+
+
+async def test_on_ws_disconnected_called_after_auto_ping_timeout() -> None:
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw_server_handshake(reader, writer)
+        await reader.read()
+
+    async with raw_server(peer) as port:
+        transport, client = await bounded(picows.ws_connect(
+            RecordingListener, f"ws://127.0.0.1:{port}/", enable_auto_ping=True, auto_ping_idle_timeout=0.1,
+            auto_ping_reply_timeout=0.1))
+        assert isinstance(client, RecordingListener)
+        with pytest.raises(picows.WSError):
+            await bounded(transport.wait_disconnected())
+        assert client.disconnected.is_set()
+
+
+# ---- close edge cases ---------------------------------------------------------------------------------------
+
+
+async def test_data_after_close_in_same_read_is_not_delivered() -> None:
+    async with ws_server(RecordingListener) as server:
+        raw = await raw_client(server.port)
+        raw.writer.write(client_frame(2, b"before") + client_frame(8, close_payload(1000))
+                         + client_frame(2, b"after"))
+        assert (await raw.read_close())[0] == 1000
+        await raw.wait_eof()
+        listener = await server.first_listener()
+        assert isinstance(listener, RecordingListener)
+        await bounded(listener.disconnected.wait())
+        assert [f[3] for f in listener.frames if f[0] == WSMsgType.BINARY] == [b"before"]
+        raw.close()
+
+
+async def test_client_two_close_frames_in_one_read() -> None:
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw_server_handshake(reader, writer)
+        await read_frame(reader, expect_masked=True)  # "ready"
+        writer.write(build_frame(8, close_payload(1000, b"one")) + build_frame(8, close_payload(1001, b"two")))
+        opcode, _, payload = await read_frame(reader, expect_masked=True)
+        assert opcode == 8 and payload[:2] == b"\x03\xe8"
+        writer.close()
+
+    async with raw_server(peer) as port:
+        transport, client = await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/"))
+        transport.send(WSMsgType.TEXT, b"ready")
+        await bounded(transport.wait_disconnected())  # a normal close: nothing raised
+        hs = transport.close_handshake
+        assert hs is not None and hs.recv is not None and hs.recv.code == 1000 and hs.recv.reason == "one"
+        assert hs.recv_then_sent
+
+
+async def test_send_close_truncates_long_reason_on_character_boundary() -> None:
+    async with ws_server(RecordingListener) as server:
+        transport, _ = await bounded(picows.ws_connect(RecordingListener, server.url()))
+        transport.send_close(WSCloseCode.GOING_AWAY, "€" * 60)  # 180 bytes of UTF-8
+        await bounded(transport.wait_disconnected())  # the server did not fail us for a bad close frame
+        listener = await server.first_listener()
+        assert isinstance(listener, RecordingListener)
+        closes = [f[3] for f in listener.frames if f[0] == WSMsgType.CLOSE]
+        assert len(closes) == 1
+        payload = closes[0]
+        assert len(payload) <= 125
+        assert payload[:2] == (1001).to_bytes(2, "big")
+        assert payload[2:].decode() == "€" * 41
+
+
+async def test_send_close_rejects_invalid_codes() -> None:
+    async with ws_server() as server:
+        transport, _ = await bounded(picows.ws_connect(RecordingListener, server.url()))
+        for code in (999, 5000, 70000):
+            with pytest.raises((ValueError, OverflowError)):
+                transport.send_close(code)
+        assert not transport.is_close_frame_sent
+        transport.disconnect()
+
+
+async def test_send_rejects_invalid_opcode() -> None:
+    async with ws_server() as server:
+        transport, _ = await bounded(picows.ws_connect(RecordingListener, server.url()))
+        for opcode in (3, 7, 0xB, 0xF):
+            with pytest.raises(ValueError):
+                transport.send(opcode, b"x")
+        transport.disconnect()
+
+
+# ---- flow control -----------------------------------------------------------------------------------------
+
+
+async def test_pause_and_resume_writing_reach_listener() -> None:
+    events: list[str] = []
+
+    class Flooder(RecordingListener):
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            super().on_ws_connected(transport)
+            chunk = b"f" * 65536
+            for _ in range(128):  # 8 MiB to a peer that does not read yet
+                transport.send(WSMsgType.BINARY, chunk)
+
+        def pause_writing(self) -> None:
+            events.append("pause")
+
+        def resume_writing(self) -> None:
+            events.append("resume")
+
+    async with ws_server(Flooder) as server:
+        raw = await raw_client(server.port)
+        await asyncio.sleep(0.1)
+        assert events[:1] == ["pause"]
+        total = 0
+        while total < 128 * (65536 + 4):
+            data = await bounded(raw.reader.read(1 << 20))
+            assert data
+            total += len(data)
+        await asyncio.sleep(0.05)
+        assert events == ["pause", "resume"]
+        raw.close()
