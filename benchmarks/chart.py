@@ -38,9 +38,7 @@ def footer(doc: dict[str, Any]) -> str:
                 versions.setdefault(k, set()).add(val)  # type: ignore[arg-type, attr-defined]
             else:
                 versions[k] = val
-    vtext = ", ".join(
-        f"{k} {'/'.join(sorted(v)) if isinstance(v, set) else v}" for k, v in sorted(versions.items())
-    )
+    vtext = ", ".join(f"{k} {'/'.join(sorted(v)) if isinstance(v, set) else v}" for k, v in sorted(versions.items()))
     return (
         f"{m['cpu']} ({m['cores']} cores), Linux {m['kernel']}, {m['date']}\n"
         f"{vtext}\n"
@@ -63,7 +61,7 @@ def main(src: str, dst: str) -> None:
             labels[r["row"]] = r["label"] + (" (asyncio)" if r["loop"] == "asyncio" else "")
     fig, axes = plt.subplots(len(transports), 1, figsize=(12, 4.2 * len(transports) + 1.2), squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for ax, transport in zip(axes[:, 0], transports):
+    for ax, transport in zip(axes[:, 0], transports, strict=True):
         groups: list[tuple[str, int]] = []
         for r in results:
             g = (r["side"], r["size"])
@@ -73,8 +71,11 @@ def main(src: str, dst: str) -> None:
         for i, row in enumerate(rows):
             xs, ys = [], []
             for gi, (side, size) in enumerate(groups):
-                hit = [r for r in results if r["row"] == row and r["transport"] == transport
-                       and r["side"] == side and r["size"] == size]
+                hit = [
+                    r
+                    for r in results
+                    if r["row"] == row and r["transport"] == transport and r["side"] == side and r["size"] == size
+                ]
                 if hit:
                     xs.append(gi + (i - (len(rows) - 1) / 2) * width)
                     ys.append(hit[0]["ratio"]["per_cpu"])

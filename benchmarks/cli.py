@@ -27,6 +27,8 @@ from .rows import BASELINE, CPP, Row, all_rows
 __all__ = ["Point", "main"]
 
 BENCHES = ("rtt", "pipeline", "latency", "connections")
+#: Seconds the connections benchmark may take to open its connections.
+CONNECT_TIME_LIMIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="WebSocket round trips, throughput, latency and connections: picows against its peers.",
     )
-    p.add_argument("--quick", action="store_true",
-                   help="a few minutes: round trips over TCP only, uvloop only, 1 s per point")
+    p.add_argument(
+        "--quick", action="store_true", help="a few minutes: round trips over TCP only, uvloop only, 1 s per point"
+    )
     p.add_argument("--rows", default="", help="comma-separated row names (see --list); default: all available")
     p.add_argument("--sizes", default="256,8k,100kb", help="round-trip message sizes (default 256,8k,100kb)")
     p.add_argument("--pipeline-sizes", default="64,1k", help="pipelined message sizes (default 64,1k)")
@@ -78,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=64, help="messages in flight for the pipelined benchmark")
     p.add_argument("--rate", type=float, default=1000.0, help="round trips per second for the latency benchmark")
     p.add_argument("--conns", type=int, default=0, help="idle connections to open (default 10000, --quick 1000)")
-    p.add_argument("--cpu", type=int, default=-2,
-                   help="core that client and server are pinned to (default: the last one; -1: no pinning)")
+    p.add_argument(
+        "--cpu",
+        type=int,
+        default=-2,
+        help="core that client and server are pinned to (default: the last one; -1: no pinning)",
+    )
     p.add_argument("--out", default="", help="results folder (default benchmarks/results, --quick: results/tmp)")
     p.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     p.add_argument("--list", action="store_true", help="list the rows and whether each can run, then exit")
@@ -89,11 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 def row_versions(row: Row) -> dict[str, str]:
     """Ask the row's interpreter which versions it imports; raise if the row cannot run."""
     if row.is_cpp:
-        out = subprocess.run([str(BENCH_DIR / "build" / "echo_client"), "--version"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [str(BENCH_DIR / "build" / "echo_client"), "--version"], capture_output=True, text=True, timeout=30
+        )
     else:
-        out = subprocess.run(row.command("versions", []), capture_output=True, text=True,
-                             timeout=120, env=row.environ())
+        out = subprocess.run(
+            row.command("versions", []), capture_output=True, text=True, timeout=120, env=row.environ()
+        )
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise MeasureError(last)
@@ -150,19 +159,38 @@ def applies(row: Row, point: Point) -> bool:
 
 
 def client_args(point: Point, ns: argparse.Namespace, duration: float, port: int) -> list[str]:
+    if point.bench == "connections":
+        # Bounded by count; the time limit only guards against a server that stalls.
+        args = [
+            "--port",
+            str(port),
+            "--mode",
+            "connect",
+            "--conns",
+            str(ns.conns),
+            "--warmup",
+            "10",
+            "--duration",
+            str(CONNECT_TIME_LIMIT),
+        ]
+        return [*args, "--tls"] if point.transport == "tls" else args
     args = ["--port", str(port), "--size", str(point.size), "--duration", str(duration)]
     if point.transport == "tls":
         args.append("--tls")
-    if point.bench == "connections":
-        return [*args, "--mode", "connect", "--conns", str(ns.conns), "--warmup", "10"]
     args += ["--mode", point.bench, "--window", str(ns.window), "--rate", str(ns.rate)]
     # A few hundred round trips warm up caches, JITless interpreters' free lists and TCP windows.
     args += ["--warmup", "300" if point.size <= 16384 else "100"]
     return args
 
 
-def measure(row: Row, point: Point, ns: argparse.Namespace, duration: float, cert: tuple[Path, Path] | None,
-            cpp: dict[str, Path]) -> Sample:
+def measure(
+    row: Row,
+    point: Point,
+    ns: argparse.Namespace,
+    duration: float,
+    cert: tuple[Path, Path] | None,
+    cpp: dict[str, Path],
+) -> Sample:
     """Measure ``row`` at ``point`` once."""
     server_args = ["--port", "0"]
     if point.transport == "tls":
@@ -176,14 +204,18 @@ def measure(row: Row, point: Point, ns: argparse.Namespace, duration: float, cer
         server_cmd = row.command("server", server_args)
         server_env = row.environ()
     if row.is_cpp or not under_test_is_client:
+
         def client_cmd(port: int) -> list[str]:
             return [str(cpp["echo_client"]), *client_args(point, ns, duration, port)]
+
         client_env = dict(os.environ)
     else:
+
         def client_cmd(port: int) -> list[str]:
             return row.command("client", client_args(point, ns, duration, port))
+
         client_env = row.environ()
-    timeout = duration + 60 if point.bench != "connections" else duration + 120
+    timeout = duration + 60 if point.bench != "connections" else CONNECT_TIME_LIMIT + 60
     names = (row.key if under_test_is_client else CPP, row.key if not under_test_is_client else CPP)
     return measure_pair(names, server_cmd, server_env, client_cmd, client_env, ns.cpu_pin, timeout)
 
@@ -284,14 +316,17 @@ def main(argv: list[str] | None = None) -> int:
 
     points = plan_points(ns, benches, transports, sides)
     total = sum(1 for p in points for r in rows if applies(r, p)) * ns.repeats
-    print(f"[plan] {len(rows)} rows, {len(points)} points, {ns.repeats} repeats: {total} runs of ~{duration:g} s; "
-          f"pinned to CPU {ns.cpu_pin if ns.cpu_pin is not None else 'none'}", flush=True)
+    print(
+        f"[plan] {len(rows)} rows, {len(points)} points, {ns.repeats} repeats: {total} runs of ~{duration:g} s; "
+        f"pinned to CPU {ns.cpu_pin if ns.cpu_pin is not None else 'none'}",
+        flush=True,
+    )
     samples: dict[tuple[str, str], list[dict[str, float]]] = {}
     errors: dict[tuple[str, str], str] = {}
     started = time.monotonic()
     done = 0
     for rep in range(ns.repeats):
-        order = rows[rep % len(rows):] + rows[:rep % len(rows)]
+        order = rows[rep % len(rows) :] + rows[: rep % len(rows)]
         for point in points:
             for row in order:
                 if not applies(row, point) or (point.key, row.key) in errors:
@@ -311,24 +346,35 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     for point in points:
         for row in rows:
-            key = (point.key, row.key)
-            if key not in samples and key not in errors:
+            pair = (point.key, row.key)
+            if pair not in samples and pair not in errors:
                 continue
-            entry: dict[str, Any] = {**asdict(point), "point": point.key, "row": row.key, "label": row.label,
-                                     "loop": "native" if row.is_cpp else row.loop}
-            if key in samples:
-                entry["median"] = median_metrics(samples[key])
-                entry["samples"] = samples[key]
+            entry: dict[str, Any] = {
+                **asdict(point),
+                "point": point.key,
+                "row": row.key,
+                "label": row.label,
+                "loop": "native" if row.is_cpp else row.loop,
+            }
+            if pair in samples:
+                entry["median"] = median_metrics(samples[pair])
+                entry["samples"] = samples[pair]
             else:
-                entry["error"] = errors[key]
+                entry["error"] = errors[pair]
             results.append(entry)
     report.add_ratios(results, BASELINE)
     doc: dict[str, Any] = {
         "machine": machine_info(),
         "versions": versions,
         "config": {
-            "duration_s": duration, "repeats": ns.repeats, "pinned_cpu": ns.cpu_pin, "window": ns.window,
-            "latency_rate": ns.rate, "conns": ns.conns, "loops": loops, "quick": ns.quick,
+            "duration_s": duration,
+            "repeats": ns.repeats,
+            "pinned_cpu": ns.cpu_pin,
+            "window": ns.window,
+            "latency_rate": ns.rate,
+            "conns": ns.conns,
+            "loops": loops,
+            "quick": ns.quick,
             "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
             "wall_time_s": round(elapsed, 1),
         },

@@ -126,11 +126,9 @@ class _Peer:
                 continue
             if line is None:
                 self.proc.wait(5)
-                raise MeasureError(
-                    f"{self.name} exited (code {self.proc.returncode}) before '{prefix}'{self.tail()}"
-                )
+                raise MeasureError(f"{self.name} exited (code {self.proc.returncode}) before '{prefix}'{self.tail()}")
             if line.startswith(prefix):
-                return line[len(prefix):].strip()
+                return line[len(prefix) :].strip()
 
     def say(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -211,5 +209,3 @@ def measure_pair(
         server.kill()
     extra = {k: float(v) for k, v in result.items() if k not in ("count", "elapsed")}
     return Sample(int(result["count"]), float(result["elapsed"]), c1 - c0, s1 - s0, r1 - r0, extra)
-
-

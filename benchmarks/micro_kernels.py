@@ -65,10 +65,7 @@ def sample_texts() -> dict[str, bytes]:
     size = 64 * 1024
     ascii_text = bytes(rng.randrange(0x20, 0x7F) for _ in range(size))
     accented = "éèàüößçñ"
-    mixed_chars = [
-        rng.choice(accented) if rng.random() < 0.1 else chr(rng.randrange(0x61, 0x7B))
-        for _ in range(size)
-    ]
+    mixed_chars = [rng.choice(accented) if rng.random() < 0.1 else chr(rng.randrange(0x61, 0x7B)) for _ in range(size)]
     mixed = "".join(mixed_chars).encode()[:size]
     cjk = "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(size // 3)).encode()
     # Cut at a character boundary so that every sample is valid.

@@ -22,7 +22,7 @@ def one_line(bench: str, m: dict[str, float]) -> str:
 
 
 def _baseline_key(row: str, baseline: str) -> str:
-    return baseline + row[row.index("@"):] if "@" in row else baseline
+    return baseline + row[row.index("@") :] if "@" in row else baseline
 
 
 def add_ratios(results: list[dict[str, Any]], baseline: str) -> None:
@@ -70,7 +70,9 @@ def table(doc: dict[str, Any]) -> str:
         rs = [r for r in doc["results"] if r["point"] == point]
         bench = rs[0]["bench"]
         lines.append("")
-        under = "the row's client vs the C++ server" if rs[0]["side"] == "client" else "the C++ client vs the row's server"
+        under = (
+            "the row's client vs the C++ server" if rs[0]["side"] == "client" else "the C++ client vs the row's server"
+        )
         lines.append(f"== {point}  ({under})")
         if bench == "connections":
             lines.append(f"{'row':26}{'conn/s':>10}{'KiB/conn':>10}{'x KiB':>7}{'srv CPU us/conn':>17}")
@@ -78,22 +80,28 @@ def table(doc: dict[str, Any]) -> str:
             lines.append(f"{'row':26}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'CPU us/msg':>12}")
         else:
             unit = "msg" if bench == "pipeline" else "rt"
-            lines.append(f"{'row':26}{unit + '/s':>10}{unit + '/CPU-s':>12}{'x CPU':>7}{'x rate':>8}"
-                         f"{'CPU us/' + unit:>12}")
+            lines.append(
+                f"{'row':26}{unit + '/s':>10}{unit + '/CPU-s':>12}{'x CPU':>7}{'x rate':>8}{'CPU us/' + unit:>12}"
+            )
         for r in rs:
             if "median" not in r:
                 lines.append(f"{r['row']:26}  failed: {r['error'].splitlines()[0][:90]}")
                 continue
             m = r["median"]
             if bench == "connections":
-                lines.append(f"{r['row']:26}{m['conn_per_s']:10.0f}{m['rss_per_conn_kib']:10.1f}{_fmt_x(r, 'rss'):>7}"
-                             f"{m['server_cpu_us_per_conn']:17.0f}")
+                lines.append(
+                    f"{r['row']:26}{m['conn_per_s']:10.0f}{m['rss_per_conn_kib']:10.1f}{_fmt_x(r, 'rss'):>7}"
+                    f"{m['server_cpu_us_per_conn']:17.0f}"
+                )
             elif bench == "latency":
-                lines.append(f"{r['row']:26}{m['p50_us']:9.0f}{m['p99_us']:9.0f}{m['p999_us']:10.0f}"
-                             f"{m['cpu_us_per_msg']:12.1f}")
+                lines.append(
+                    f"{r['row']:26}{m['p50_us']:9.0f}{m['p99_us']:9.0f}{m['p999_us']:10.0f}{m['cpu_us_per_msg']:12.1f}"
+                )
             else:
-                lines.append(f"{r['row']:26}{m['rate']:10.0f}{m['per_cpu_s']:12.0f}{_fmt_x(r, 'per_cpu'):>7}"
-                             f"{_fmt_x(r, 'rate'):>8}{m['cpu_us_per_msg']:12.1f}")
+                lines.append(
+                    f"{r['row']:26}{m['rate']:10.0f}{m['per_cpu_s']:12.0f}{_fmt_x(r, 'per_cpu'):>7}"
+                    f"{_fmt_x(r, 'rate'):>8}{m['cpu_us_per_msg']:12.1f}"
+                )
     lines.append("")
     lines.append(summary(doc))
     return "\n".join(lines)
@@ -130,8 +138,12 @@ def chart(json_path: Path, png_path: Path) -> Path | None:
         python = ensure_venv(VENVS["peers"])
     except SetupError:
         return None
-    proc = subprocess.run([str(python), str(BENCH_DIR / "chart.py"), str(json_path), str(png_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(python), str(BENCH_DIR / "chart.py"), str(json_path), str(png_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         print(f"chart failed: {proc.stderr.strip().splitlines()[-1:]}")
         return None

@@ -401,7 +401,7 @@ cdef class _WSProtocol:
 
     def connection_lost(self, exc):
         cdef WSTransport t = self.transport
-        cdef bint was_open = self.state == STATE_OPEN
+        cdef bint was_open = self.listener is not None
         self.state = STATE_CLOSED
         for timer in (self.handshake_timer, self.ping_timer, self.pong_timer, t._close_timer):
             if timer is not None:
@@ -553,11 +553,10 @@ cdef class _WSProtocol:
             self._fail_client_handshake(exc)
             return
         r.start = self.head_size
+        # The handshake succeeded: ws_connect returns the transport even if the first frames already failed the
+        # connection (wait_disconnected() then says why).
+        self.handshake_future.set_result((self.transport, listener))
         self._open(listener)
-        if self.state == STATE_OPEN and not self.handshake_future.done():
-            self.handshake_future.set_result((self.transport, listener))
-        elif not self.handshake_future.done():
-            self.handshake_future.set_exception(self.transport._error or WSError("connection closed"))
 
     cdef _collect_error_body(self, bint eof):
         # A refused upgrade: keep the body (up to Content-Length) so the error can show what the server said.

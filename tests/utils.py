@@ -198,7 +198,7 @@ async def raw_server(
     async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        tasks.append(task)  # type: ignore[arg-type]
+        tasks.append(task)
         try:
             await handler(reader, writer)
         finally:

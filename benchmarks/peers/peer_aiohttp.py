@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import _common as c
-import aiohttp
-from aiohttp import web
+if TYPE_CHECKING:
+    from benchmarks.peers import _common as c
+else:
+    import _common as c  # the script's own folder is on sys.path: peers run in other venvs
+import aiohttp  # type: ignore[import-not-found, unused-ignore]
+from aiohttp import web  # type: ignore[import-not-found, unused-ignore]
 
 
 async def client(o: c.ClientOptions) -> None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import _common as c
+if TYPE_CHECKING:
+    from benchmarks.peers import _common as c
+else:
+    import _common as c  # the script's own folder is on sys.path: peers run in other venvs
 
 import picows
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect, ws_create_server
 
 
-class EchoServerListener(WSListener):  # type: ignore[misc]
+class EchoServerListener(WSListener):
     """Send every data frame back with its type; answer a CLOSE and disconnect."""
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
@@ -30,7 +33,7 @@ class EchoServerListener(WSListener):  # type: ignore[misc]
             transport.send(frame.msg_type, frame.get_payload_as_memoryview())
 
 
-class ClientListener(WSListener):  # type: ignore[misc]
+class ClientListener(WSListener):
     """Counts echoes and sends the next message from the callback, per the client mode."""
 
     def __init__(self) -> None:
@@ -79,8 +82,7 @@ class ClientListener(WSListener):  # type: ignore[misc]
         self.in_window = 0
         if self.count >= self.target or (
             # One round trip at a time: look at the clock every CLOCK_EVERY echoes only.
-            (self.window > 1 or not self.count % c.CLOCK_EVERY)
-            and time.perf_counter() >= self.deadline
+            (self.window > 1 or not self.count % c.CLOCK_EVERY) and time.perf_counter() >= self.deadline
         ):
             self.done.set_result(None)
             return

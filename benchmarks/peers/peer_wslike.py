@@ -15,36 +15,35 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
-import _common as c
+if TYPE_CHECKING:
+    from benchmarks.peers import _common as c
+else:
+    import _common as c  # the script's own folder is on sys.path: peers run in other venvs
 
 
 def load(api: str) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, str]]:
     """Return ``(connect, serve, versions)`` for ``api``; ImportError if it is not installed."""
     if api == "websockets":
-        import websockets
         from websockets.asyncio.client import connect
         from websockets.asyncio.server import serve
 
-        return connect, serve, {"websockets": websockets.__version__}
-    if api == "picows.websockets":
-        import picows
-        import picows.websockets as pw
-
-        return pw.connect, pw.serve, {"picows": picows.__version__}
-    if api == "picows.highlevel":
-        import picows
-        hl = importlib.import_module("picows.highlevel")
-        return hl.connect, hl.serve, {"picows": getattr(picows, "__version__", "unknown")}
+        return connect, serve, {"websockets": metadata.version("websockets")}
+    # picows.websockets exists in picows 2.3.1 only, picows.highlevel in ours only: import by name.
+    if api in ("picows.websockets", "picows.highlevel"):
+        picows = importlib.import_module("picows")
+        mod = importlib.import_module(api)
+        return mod.connect, mod.serve, {"picows": getattr(picows, "__version__", "unknown")}
     raise SystemExit(f"unknown --api {api!r}: use websockets, picows.websockets or picows.highlevel")
 
 
 def options_for(fn: Callable[..., Any], tls_context: Any, tls_name: str = "ssl") -> dict[str, Any]:
     """Keyword options that make every websockets-like API behave alike, if it takes them."""
     try:
-        params = inspect.signature(fn).parameters
+        params: Mapping[str, inspect.Parameter] = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
     opts: dict[str, Any] = {}

@@ -22,14 +22,14 @@ KEY = b"\x37\xfa\x21\x3d"
 Frames = list[tuple[WSMsgType, bool, bool, bytes]]
 
 
-def client_reader(**kwargs: object) -> FrameReader:
+def client_reader(max_frame_size: int = 10 * 1024 * 1024, init_capacity: int = 16 * 1024) -> FrameReader:
     """The reader a client uses (server frames are unmasked)."""
-    return FrameReader(True, **kwargs)
+    return FrameReader(True, max_frame_size=max_frame_size, init_capacity=init_capacity)
 
 
-def server_reader(**kwargs: object) -> FrameReader:
+def server_reader(max_frame_size: int = 10 * 1024 * 1024, init_capacity: int = 16 * 1024) -> FrameReader:
     """The reader a server uses (client frames are masked)."""
-    return FrameReader(False, **kwargs)
+    return FrameReader(False, max_frame_size=max_frame_size, init_capacity=init_capacity)
 
 
 def frame_for(is_client: bool, opcode: int, payload: bytes = b"", **kwargs: object) -> bytes:
@@ -615,7 +615,7 @@ def test_buffer_grows_for_big_frame_and_shrinks_back(is_client: bool) -> None:
 
 def test_buffer_stays_small_for_small_frames() -> None:
     r = client_reader(init_capacity=1024)
-    for i in range(2000):
+    for _ in range(2000):
         assert r.feed(build_frame(BINARY, b"x" * 100)) == [(WSMsgType.BINARY, True, False, b"x" * 100)]
     assert r.buffer_capacity == 1024
 

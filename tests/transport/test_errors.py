@@ -250,6 +250,7 @@ async def test_auto_ping_keeps_connection_alive_when_pongs_come(strategy: WSAuto
             auto_ping_reply_timeout=0.3, auto_ping_strategy=strategy))
         await asyncio.sleep(0.8)
         assert not transport.is_disconnected
+        assert isinstance(client, RecordingListener)
         assert client.frames == []  # auto-ping pongs are consumed by the engine
         transport.disconnect()
         await bounded(transport.wait_disconnected())
@@ -451,9 +452,11 @@ async def test_on_ws_disconnected_called_on_server_after_protocol_error() -> Non
         raw = await raw_client(server.port)
         raw.writer.write(build_frame(2, b"unmasked"))
         await raw.read_close()
+        await raw.wait_eof()
         listener = await server.first_listener()
         assert isinstance(listener, RecordingListener)
-        await bounded(listener.disconnected.wait())
+        await asyncio.sleep(0.05)
+        assert listener.disconnected.is_set(), "on_ws_disconnected was not called after the protocol error"
         raw.close()
 
 
@@ -537,7 +540,7 @@ async def test_send_rejects_invalid_opcode() -> None:
         transport, _ = await bounded(picows.ws_connect(RecordingListener, server.url()))
         for opcode in (3, 7, 0xB, 0xF):
             with pytest.raises(ValueError):
-                transport.send(opcode, b"x")
+                transport.send(opcode, b"x")  # type: ignore[arg-type]
         transport.disconnect()
 
 

@@ -5,7 +5,6 @@ Every test runs under the asyncio loop and under uvloop (tests/conftest.py).
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 import pytest
@@ -24,7 +23,7 @@ async def connect(url: str, factory: type[WSListener] = RecordingListener,
 
 @pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "str", "memoryview-slice"])
 async def test_send_payload_types(kind: str) -> None:
-    payloads: dict[str, object] = {
+    payloads: dict[str, bytes | bytearray | memoryview | str] = {
         "bytes": b"hello \xff",
         "bytearray": bytearray(b"hello \xff"),
         "memoryview": memoryview(b"hello \xff"),
@@ -58,8 +57,8 @@ async def test_send_empty_and_none() -> None:
 async def test_fragmented_send_arrives_as_fragments() -> None:
     async with ws_server() as server:
         transport, client = await connect(server.url())
-        transport.send(WSMsgType.TEXT, "frag".encode(), fin=False)
-        transport.send(WSMsgType.CONTINUATION, "men".encode(), fin=False)
+        transport.send(WSMsgType.TEXT, b"frag", fin=False)
+        transport.send(WSMsgType.CONTINUATION, b"men", fin=False)
         transport.send(WSMsgType.CONTINUATION, "ted €".encode(), fin=True)
         frames = await client.wait_frames(3)
         assert frames == [(WSMsgType.TEXT, False, False, b"frag"),
