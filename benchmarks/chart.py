@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib  # type: ignore[import-not-found, unused-ignore]
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+# The backend must be chosen before pyplot is imported.
+import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]  # noqa: E402
 
 
 def size_label(size: int) -> str:
@@ -31,14 +32,12 @@ def size_label(size: int) -> str:
 def footer(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     cfg = doc["config"]
-    versions: dict[str, str] = {}
+    # Two picows versions (ours and 2.3.1) share the name: collect every version per name.
+    versions: dict[str, set[str]] = {}
     for v in doc["versions"].values():
         for k, val in v.items():
-            if k in ("picows",):
-                versions.setdefault(k, set()).add(val)  # type: ignore[arg-type, attr-defined]
-            else:
-                versions[k] = val
-    vtext = ", ".join(f"{k} {'/'.join(sorted(v)) if isinstance(v, set) else v}" for k, v in sorted(versions.items()))
+            versions.setdefault(k, set()).add(val)
+    vtext = ", ".join(f"{k} {' / '.join(sorted(v))}" for k, v in sorted(versions.items()))
     return (
         f"{m['cpu']} ({m['cores']} cores), Linux {m['kernel']}, {m['date']}\n"
         f"{vtext}\n"

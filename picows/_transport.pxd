@@ -88,6 +88,7 @@ cdef class _WSProtocol:
         bint waiting_pong
         object ping_timer
         object pong_timer
+        bint failure_scheduled
 
     cdef _process_frames(self)
     cdef bint _handle_control_frame(self, WSFrame frame) except -1

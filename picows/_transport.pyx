@@ -634,9 +634,16 @@ cdef class _WSProtocol:
             elif self.waiting_pong and self._is_pong(frame):
                 continue
             self._deliver(frame)
-        if reader.error_code != 0 and self.state == STATE_OPEN:
-            self._fail_connection(reader.error_code, reader.error_message)
+        if reader.error_code != 0 and self.state == STATE_OPEN and not self.failure_scheduled:
+            # Fail on the next loop iteration: coroutines woken by the valid frames that came before the bad one
+            # (high-level recv()) then get to answer them first. The reader delivers nothing more meanwhile.
+            self.failure_scheduled = True
+            self.loop.call_soon(self._fail_from_reader)
         reader.compact()
+
+    def _fail_from_reader(self):
+        if self.state == STATE_OPEN:
+            self._fail_connection(self.reader.error_code, self.reader.error_message)
 
     cdef bint _is_pong(self, WSFrame frame) except -1:
         try:

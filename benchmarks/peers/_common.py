@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import ssl
 import sys
 import time
@@ -25,7 +24,6 @@ from typing import Any
 
 __all__ = [
     "ClientOptions",
-    "Drive",
     "client_ssl_context",
     "drive_send_recv",
     "parse_args",
@@ -171,9 +169,6 @@ def serve_until_killed(lifetime: float) -> Coroutine[Any, Any, None]:
     return asyncio.sleep(lifetime)
 
 
-Drive = Callable[[bytes], Awaitable[Any]]
-
-
 async def drive_send_recv(
     send: Callable[[bytes], Awaitable[Any]],
     recv: Callable[[], Awaitable[Any]],
@@ -226,8 +221,3 @@ async def drive_send_recv(
             count += 1
         extra = percentiles(samples)
     report(count, clock() - t0, extra)
-
-
-def pid() -> int:
-    """The process id (the harness reads /proc/<pid> for CPU and RSS)."""
-    return os.getpid()

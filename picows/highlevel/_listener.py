@@ -53,9 +53,7 @@ class Listener(WSListener):
             elif msg_type == _CONTINUATION:
                 assembler.put_fragment(frame.get_payload_as_bytes(), None, frame.fin)
             elif msg_type == _CLOSE:
-                self.connection._on_close_frame(
-                    int(frame.get_close_code()), frame.get_close_reason() or ""
-                )
+                self.connection._on_close_frame(int(frame.get_close_code()), frame.get_close_reason() or "")
             elif msg_type == _PONG:
                 self.connection._on_pong(frame.get_payload_as_bytes())
         except PayloadTooBig as exc:

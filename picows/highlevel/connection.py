@@ -15,6 +15,7 @@ import logging
 import os
 import uuid
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -75,9 +76,7 @@ class Request:
     def from_upgrade(cls, request: WSUpgradeRequest) -> Request:
         """Build it from the engine's :class:`picows.WSUpgradeRequest`."""
         path: Any = request.path
-        return cls(
-            path.decode("latin-1") if isinstance(path, bytes) else str(path), request.headers
-        )
+        return cls(path.decode("latin-1") if isinstance(path, bytes) else str(path), request.headers)
 
 
 @dataclass
@@ -156,9 +155,7 @@ class Connection:
         #: A unique identifier of the connection, useful in logs.
         self.id: uuid.UUID = uuid.uuid4()
         if logger is None:
-            logger = logging.getLogger(
-                "picows.highlevel.client" if self.is_client else "picows.highlevel.server"
-            )
+            logger = logging.getLogger("picows.highlevel.client" if self.is_client else "picows.highlevel.server")
         #: The logger of this connection.
         self.logger: LoggerLike = logger
         self.max_size = max_size
@@ -349,7 +346,7 @@ class Connection:
         # Return the assembler's coroutine itself: one coroutine per message, not two.
         return self._assembler.get(decode)
 
-    def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+    def recv_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data, None]:
         """Yield the pieces of the next message as its frames arrive.
 
         Use it for large fragmented messages you can process incrementally.
@@ -430,9 +427,7 @@ class Connection:
         msg_type, kind = self._fragment_type(current, text)
         await self._run_fragmented(self._fragment_loop(iterator, current, msg_type, kind))
 
-    async def _fragment_loop(
-        self, iterator: Iterable[Data], current: Data, msg_type: WSMsgType, kind: type
-    ) -> None:
+    async def _fragment_loop(self, iterator: Iterable[Data], current: Data, msg_type: WSMsgType, kind: type) -> None:
         transport = self._transport
         assert transport is not None
         opcode = msg_type
@@ -445,9 +440,7 @@ class Connection:
                 await self._drain()
         transport.send(opcode, current, True)
 
-    async def _send_fragments_async(
-        self, fragments: AsyncIterable[Data], text: bool | None
-    ) -> None:
+    async def _send_fragments_async(self, fragments: AsyncIterable[Data], text: bool | None) -> None:
         iterator = aiter(fragments)
         try:
             current = await anext(iterator)
@@ -533,9 +526,7 @@ class Connection:
         assert self._transport is not None
         self._transport.send_ping(payload)
         if self.ping_timeout is not None:
-            self._keepalive_timeout_handle = self._loop.call_later(
-                self.ping_timeout, self._keepalive_expired, waiter
-            )
+            self._keepalive_timeout_handle = self._loop.call_later(self.ping_timeout, self._keepalive_expired, waiter)
             waiter.add_done_callback(self._keepalive_answered)
         self._keepalive_handle = self._loop.call_later(self.ping_interval, self._keepalive)
 

@@ -67,9 +67,7 @@ class ConnectionClosed(WebSocketException):
             ``False`` if we did, ``None`` if the handshake did not complete.
     """
 
-    def __init__(
-        self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None = None
-    ) -> None:
+    def __init__(self, rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None = None) -> None:
         self.rcvd = rcvd
         self.sent = sent
         self.rcvd_then_sent = rcvd_then_sent
@@ -108,16 +106,9 @@ class ConnectionClosedError(ConnectionClosed):
     """The connection ended with an error close code, or without a closing handshake."""
 
 
-def connection_closed(
-    rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None
-) -> ConnectionClosed:
+def connection_closed(rcvd: Close | None, sent: Close | None, rcvd_then_sent: bool | None) -> ConnectionClosed:
     """Build the right :class:`ConnectionClosed` subclass for a finished closing handshake."""
-    if (
-        rcvd is not None
-        and sent is not None
-        and rcvd.code in OK_CLOSE_CODES
-        and sent.code in OK_CLOSE_CODES
-    ):
+    if rcvd is not None and sent is not None and rcvd.code in OK_CLOSE_CODES and sent.code in OK_CLOSE_CODES:
         return ConnectionClosedOK(rcvd, sent, rcvd_then_sent)
     return ConnectionClosedError(rcvd, sent, rcvd_then_sent)
 

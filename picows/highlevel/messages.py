@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Literal, overload
 
 from .exceptions import ConcurrencyError, PayloadTooBig
@@ -166,9 +166,7 @@ class Assembler:
             self._size += len(data)
         if self.max_size is not None and self._size > self.max_size:
             self.fragments = None
-            raise PayloadTooBig(
-                f"message of at least {self._size} bytes exceeds max_size={self.max_size}"
-            )
+            raise PayloadTooBig(f"message of at least {self._size} bytes exceeds max_size={self.max_size}")
         if self._stream is not None or self._stream_discard:
             if fin:
                 self.fragments = None
@@ -243,7 +241,7 @@ class Assembler:
             return message
         return _convert(message, decode)
 
-    def get_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+    def get_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data, None]:
         """Yield the pieces of the next message as they arrive.
 
         A message that is already complete comes as one piece.  Text pieces
@@ -253,7 +251,7 @@ class Assembler:
         """
         return self._streaming(decode)
 
-    async def _streaming(self, decode: bool | None) -> AsyncIterator[Data]:
+    async def _streaming(self, decode: bool | None) -> AsyncGenerator[Data, None]:
         queue = self._queue
         if queue:
             yield _convert(await self.get(), decode)

@@ -21,6 +21,7 @@ from picows import (
 
 from ._listener import Listener
 from .connection import Connection, Data, LoggerLike, Request, Response, State
+from .exceptions import ConnectionClosed
 
 __all__ = [
     "serve",
@@ -95,25 +96,24 @@ class Server:
 
     # -- engine side --------------------------------------------------------
 
-    def _listener_factory(
-        self, request: WSUpgradeRequest
-    ) -> Listener | WSUpgradeResponseWithListener | None:
+    def _listener_factory(self, request: WSUpgradeRequest) -> Listener | WSUpgradeResponseWithListener | None:
         connection = ServerConnection(self, **self.connection_kwargs)
         hl_request = Request.from_upgrade(request)
         connection.request = hl_request
         listener = _ServerListener(connection)
         try:
             if self.process_request is not None:
-                answer = self.process_request(connection, hl_request)
+                answer: object = self.process_request(connection, hl_request)
                 if inspect.isawaitable(answer):
                     _close_awaitable(answer)
                     raise TypeError(
-                        "process_request must be a plain function here: the engine "
-                        "decides the upgrade synchronously"
+                        "process_request must be a plain function here: the engine decides the upgrade synchronously"
                     )
-                if answer is not None:
+                if isinstance(answer, Response):
                     connection.response = answer
                     return WSUpgradeResponseWithListener(answer.to_upgrade(), None)
+                if answer is not None:
+                    raise TypeError(f"process_request must return a Response or None, not {type(answer)}")
             headers: list[tuple[str, str]] = []
             offered = _split_header(hl_request.headers, "Sec-WebSocket-Protocol")
             chosen: str | None = None
@@ -151,6 +151,9 @@ class Server:
         try:
             try:
                 await self.handler(connection)
+            except ConnectionClosed:
+                # The peer went away while the handler used the connection: not a bug.
+                await connection.close()
             except Exception:
                 self.logger.error("connection handler failed", exc_info=True)
                 await connection.close(1011)
@@ -181,9 +184,7 @@ class Server:
         Returns at once; await :meth:`wait_closed` to wait until it is done.
         """
         if self._close_task is None:
-            self._close_task = asyncio.get_running_loop().create_task(
-                self._close(close_connections)
-            )
+            self._close_task = asyncio.get_running_loop().create_task(self._close(close_connections))
 
     async def _close(self, close_connections: bool) -> None:
         assert self.server is not None
@@ -403,9 +404,7 @@ def unix_serve(handler: Handler, path: str | None = None, **kwargs: Any) -> serv
     return serve(handler, sock=sock, **kwargs)
 
 
-def broadcast(
-    connections: Iterable[Connection], message: Data, raise_exceptions: bool = False
-) -> int:
+def broadcast(connections: Iterable[Connection], message: Data, raise_exceptions: bool = False) -> int:
     """Send ``message`` to every open connection, without waiting; return how many were skipped.
 
     A connection whose write buffer is over its ``write_limit`` (a slow

@@ -23,7 +23,6 @@ from picows.highlevel import (
     Response,
     Server,
     ServerConnection,
-    State,
     broadcast,
     connect,
     serve,
@@ -48,7 +47,7 @@ async def test_echo_text_and_binary() -> None:
     async with serve(echo, "127.0.0.1", 0) as server:
         async with connect(url(server)) as ws:
             assert isinstance(ws, ClientConnection)
-            assert ws.state is State.OPEN
+            assert ws.state.name == "OPEN"
             await ws.send("héllo")
             assert await ws.recv() == "héllo"
             await ws.send(b"\x00\x01")
@@ -63,7 +62,7 @@ async def test_echo_text_and_binary() -> None:
             assert await ws.recv(decode=True) == "bytes"
             await ws.send(b"as text", text=True)
             assert await ws.recv() == "as text"
-        assert ws.state is State.CLOSED
+        assert ws.state.name == "CLOSED"
         assert ws.close_code == 1000
 
 
@@ -75,7 +74,7 @@ async def test_await_connect_and_addresses() -> None:
             assert ws.local_address[0] == "127.0.0.1"
             assert ws.response is not None and ws.response.status_code == 101
             assert ws.request is not None and ws.request.path == "/a/path?x=1"
-            assert ws.close_code is None
+            assert ws.close_reason is None  # still open
         finally:
             await ws.close()
         assert ws.close_code == 1000

@@ -28,6 +28,10 @@ def make(high: int = 4, low: int = 1, max_size: int | None = None) -> tuple[Asse
     return Assembler(high, low, flow.pause, flow.resume, max_size), flow
 
 
+def in_progress(asm: Assembler) -> bool:
+    return asm.fragments is not None
+
+
 async def test_queued_message_is_returned_as_is() -> None:
     asm, _ = make()
     asm.put("text")
@@ -72,10 +76,10 @@ async def test_pause_at_high_resume_at_low() -> None:
 async def test_fragments_are_joined() -> None:
     asm, _ = make()
     asm.put_fragment("hé".encode()[:2], True, False)
-    assert asm.fragments is not None
+    assert in_progress(asm)
     asm.put_fragment("hé".encode()[2:], None, False)
     asm.put_fragment(b"!", None, True)
-    assert asm.fragments is None
+    assert not in_progress(asm)
     assert await asm.get() == "hé!"
     asm.put_fragment(b"\x00", False, False)
     asm.put_fragment(b"\x01", None, True)
