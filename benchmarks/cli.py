@@ -87,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=-2,
         help="core that client and server are pinned to (default: the last one; -1: no pinning)",
     )
-    p.add_argument("--out", default="", help="results folder (default benchmarks/results, --quick: results/tmp)")
+    p.add_argument(
+        "--out",
+        default="",
+        help="folder for the stamped JSON and PNG (default benchmarks/results/tmp; "
+        "a full run also refreshes results/latest.*)",
+    )
     p.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     p.add_argument("--list", action="store_true", help="list the rows and whether each can run, then exit")
     return p
@@ -383,14 +388,21 @@ def main(argv: list[str] | None = None) -> int:
     }
     print()
     print(report.table(doc))
-    out_dir = Path(ns.out) if ns.out else BENCH_DIR / "results" / ("tmp" if ns.quick else "")
+    # Quick runs and runs into --out keep stamped files; a full run also refreshes results/latest.*,
+    # the files the docs and the README show.
+    out_dir = Path(ns.out) if ns.out else BENCH_DIR / "results" / "tmp"
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    json_path = out_dir / f"bench-{stamp}.json"
+    json_path = out_dir / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     json_path.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"\nJSON: {json_path}")
+    png = None if ns.no_chart else report.chart(json_path, json_path.with_suffix(".png"))
     if not ns.no_chart:
-        png = report.chart(json_path, json_path.with_suffix(".png"))
         print(f"chart: {png}" if png else "chart: skipped (matplotlib venv unavailable)")
+    if not ns.quick and not ns.out:
+        latest = BENCH_DIR / "results" / "latest.json"
+        latest.write_text(json_path.read_text())
+        if png is not None:
+            latest.with_suffix(".png").write_bytes(png.read_bytes())
+        print(f"latest: {latest} (and latest.png)")
     print(f"wall time of the measurements: {elapsed:.0f} s")
     return 0

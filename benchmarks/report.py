@@ -75,7 +75,9 @@ def table(doc: dict[str, Any]) -> str:
         )
         lines.append(f"== {point}  ({under})")
         if bench == "connections":
-            lines.append(f"{'row':26}{'conn/s':>10}{'KiB/conn':>10}{'x KiB':>7}{'srv CPU us/conn':>17}")
+            lines.append(
+                f"{'row':26}{'opened':>8}{'in s':>7}{'conn/s':>9}{'KiB/conn':>10}{'x KiB':>7}{'srv CPU us/conn':>17}"
+            )
         elif bench == "latency":
             lines.append(f"{'row':26}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'CPU us/msg':>12}")
         else:
@@ -90,8 +92,8 @@ def table(doc: dict[str, Any]) -> str:
             m = r["median"]
             if bench == "connections":
                 lines.append(
-                    f"{r['row']:26}{m['conn_per_s']:10.0f}{m['rss_per_conn_kib']:10.1f}{_fmt_x(r, 'rss'):>7}"
-                    f"{m['server_cpu_us_per_conn']:17.0f}"
+                    f"{r['row']:26}{m['count']:8.0f}{m['elapsed_s']:7.1f}{m['conn_per_s']:9.0f}"
+                    f"{m['rss_per_conn_kib']:10.1f}{_fmt_x(r, 'rss'):>7}{m['server_cpu_us_per_conn']:17.0f}"
                 )
             elif bench == "latency":
                 lines.append(
@@ -107,6 +109,16 @@ def table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _short(point: str) -> str:
+    """``rtt client tcp 102400 B`` -> ``client tcp 100K``: narrow summary columns."""
+    bench, side, transport, size = point.split()[:4]
+    n = int(size)
+    text = (
+        f"{n // 1024}K" if n >= 1024 and n % 1024 == 0 else f"{n // 1000}KB" if n >= 1000 and n % 1000 == 0 else str(n)
+    )
+    return f"{side} {transport} {text}"
+
+
 def summary(doc: dict[str, Any]) -> str:
     """Round trips per CPU-second relative to picows 2.3.1, one line per row (x CPU)."""
     cols: list[str] = []
@@ -115,7 +127,7 @@ def summary(doc: dict[str, Any]) -> str:
             cols.append(r["point"])
     if not cols:
         return ""
-    short = [c.replace("rtt ", "").replace(" B", "") for c in cols]
+    short = [_short(c) for c in cols]
     width = max(len(s) for s in short) + 1
     head = f"{'x CPU (round trips)':26}" + "".join(f"{s:>{width}}" for s in short)
     out = [head]

@@ -71,6 +71,7 @@ def all_rows() -> list[Row]:
     """Every row the suite knows, uvloop variants (asyncio variants come from ``with_loop``)."""
     return [
         Row("picows-ll", "picows (ours) low-level", None, "peer_picows_ll.py", ours=True),
+        Row("picows-cy", "picows (ours) Cython listener", None, "peer_picows_cy.py", ours=True),
         Row("picows-hl", "picows (ours) high-level", None, "peer_wslike.py", ("--api", "picows.highlevel"), ours=True),
         Row(BASELINE, "picows 2.3.1 low-level", "picows231", "peer_picows_ll.py"),
         Row(

@@ -53,6 +53,9 @@ cdef class FrameReader:
         Py_ssize_t init_capacity
         # Bytes the incomplete frame at `start` needs in total (0 if unknown); lets the buffer grow once.
         Py_ssize_t needed
+        # Shrinking back after large frames: reads since the last large frame.
+        Py_ssize_t small_reads
+        bint large_frame_seen
 
         # Configuration.
         readonly bint is_client

@@ -161,6 +161,8 @@ cdef class FrameReader:
         self.start = 0
         self.end = 0
         self.needed = 0
+        self.small_reads = 0
+        self.large_frame_seen = False
         self.is_client = is_client
         self.max_frame_size = max_frame_size
         self.validate_utf8 = validate_utf8
@@ -219,10 +221,18 @@ cdef class FrameReader:
         # Called when the transport has consumed all frames of a read. Shrinks a buffer that grew for a large
         # frame back to its initial size, so that idle connections stay small.
         cdef char* new_buf
+        if self.capacity > self.init_capacity:
+            # Shrink only after 32 reads in a row without a large frame, so that a stream of large messages does
+            # not pay a grow/shrink pair for each of them.
+            if self.large_frame_seen:
+                self.small_reads = 0
+                self.large_frame_seen = False
+            else:
+                self.small_reads += 1
         if self.start == self.end:
             self.start = 0
             self.end = 0
-            if self.capacity > self.init_capacity and self.needed == 0:
+            if self.capacity > self.init_capacity and self.needed == 0 and self.small_reads >= 32:
                 new_buf = <char*>PyMem_Realloc(self.buf, self.init_capacity)
                 if new_buf != NULL:
                     self.buf = new_buf
@@ -333,6 +343,8 @@ cdef class FrameReader:
             header_len += 4
 
         total = header_len + <Py_ssize_t>payload_len
+        if total > self.init_capacity:
+            self.large_frame_seen = True
         payload = p + header_len
         is_text = opcode == OP_TEXT or (opcode == OP_CONTINUATION and self.message_is_text)
         if opcode == OP_TEXT and self.partial_done == 0:

@@ -57,6 +57,7 @@ cdef class _WSProtocol:
         FrameReader reader
         WSTransport transport
         WSListener listener
+        object on_frame_func
         object listener_factory
         bint is_client
         int state

@@ -9,6 +9,7 @@ frames, closing and pinging.
 import asyncio
 import logging
 import typing
+from types import FunctionType as _FunctionType
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
@@ -607,6 +608,11 @@ cdef class _WSProtocol:
             self.handshake_timer.cancel()
             self.handshake_timer = None
         self.listener = listener
+        # A listener written in Python overrides on_ws_frame with a plain function: calling that function directly
+        # skips the attribute lookup and bound-method object that cpdef dispatch would pay for on every frame.
+        # Cython listeners (cdef classes) keep the C-level call.
+        on_frame = getattr(type(listener), "on_ws_frame", None)
+        self.on_frame_func = on_frame if isinstance(on_frame, _FunctionType) else None
         self.state = STATE_OPEN
         try:
             self.listener.on_ws_connected(t)
@@ -658,7 +664,10 @@ cdef class _WSProtocol:
 
     cdef _deliver(self, WSFrame frame):
         try:
-            self.listener.on_ws_frame(self.transport, frame)
+            if self.on_frame_func is not None:
+                self.on_frame_func(self.listener, self.transport, frame)
+            else:
+                self.listener.on_ws_frame(self.transport, frame)
         except Exception as exc:
             self._on_listener_exception(exc)
 

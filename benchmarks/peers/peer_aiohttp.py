@@ -39,9 +39,7 @@ async def server(ns: Any) -> None:
     tls = c.server_ssl_context(ns.cert, ns.key) if ns.tls else None
     site = web.TCPSite(runner, "127.0.0.1", ns.port, ssl_context=tls)
     await site.start()
-    server = site._server  # aiohttp keeps the asyncio.Server private; only the port is read
-    assert server is not None
-    c.print_line(f"PORT {server.sockets[0].getsockname()[1]}")
+    c.print_line(f"PORT {runner.addresses[0][1]}")
     await c.serve_until_killed(ns.lifetime)
 
 

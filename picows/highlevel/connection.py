@@ -13,6 +13,7 @@ import asyncio
 import enum
 import logging
 import os
+import time
 import uuid
 from collections.abc import (
     AsyncGenerator,
@@ -58,6 +59,13 @@ class State(enum.IntEnum):
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
+
+
+# uvloop's loop.time() has millisecond resolution: too coarse for a loopback RTT.
+_now = time.perf_counter
+
+# Module constants: a global lookup is cheaper than an enum attribute on the hot path.
+_OPEN = State.OPEN
 
 
 @dataclass
@@ -229,7 +237,7 @@ class Connection:
         pings = self._pings
         if data not in pings:
             return
-        now = self._loop.time()
+        now = _now()
         # A pong acknowledges its ping and every ping sent before it.
         for key in list(pings):
             waiter, sent_at = pings.pop(key)
@@ -384,7 +392,7 @@ class Connection:
             ConnectionClosed: the connection is closed or closing.
             TypeError: ``message`` has an unsupported type.
         """
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             raise self._connection_closed()
         if self._fragmenting is not None:
             await self._wait_fragmented_send()
@@ -504,7 +512,7 @@ class Connection:
         if payload in self._pings:
             raise ConcurrencyError("a ping with the same data is already waiting for its pong")
         waiter: asyncio.Future[float] = self._loop.create_future()
-        self._pings[payload] = (waiter, self._loop.time())
+        self._pings[payload] = (waiter, _now())
         assert self._transport is not None
         self._transport.send_ping(payload)
         return waiter
@@ -522,7 +530,7 @@ class Connection:
             return
         payload = os.urandom(4)
         waiter: asyncio.Future[float] = self._loop.create_future()
-        self._pings[payload] = (waiter, self._loop.time())
+        self._pings[payload] = (waiter, _now())
         assert self._transport is not None
         self._transport.send_ping(payload)
         if self.ping_timeout is not None:
