@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     p.add_argument("--list", action="store_true", help="list the rows and whether each can run, then exit")
+    p.add_argument(
+        "--report",
+        default="",
+        metavar="JSON",
+        help="print the table of a results JSON again (medians and ratios recomputed) and redraw its chart",
+    )
     return p
 
 
@@ -248,12 +254,35 @@ def sample_metrics(point: Point, s: Sample) -> dict[str, float]:
 
 
 def median_metrics(samples: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each metric over the repeats, plus ``spread``: (max - min) / median of the
+    headline metric (per CPU-second, or memory per connection), to show how repeatable it was."""
     keys = samples[0].keys()
-    return {k: statistics.median(s[k] for s in samples) for k in keys}
+    out = {k: statistics.median(s[k] for s in samples) for k in keys}
+    head = "per_cpu_s" if "per_cpu_s" in out else "rss_per_conn_kib"
+    values = [s[head] for s in samples]
+    out["spread"] = (max(values) - min(values)) / out[head] if out[head] else 0.0
+    return out
+
+
+def rereport(path: Path, chart: bool) -> int:
+    """Recompute the medians and ratios of a results JSON from its samples; print and redraw."""
+    doc = json.loads(path.read_text())
+    for r in doc["results"]:
+        if r.get("samples"):
+            r["median"] = median_metrics(r["samples"])
+    report.add_ratios(doc["results"], BASELINE)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(report.table(doc))
+    if chart:
+        png = report.chart(path, path.with_suffix(".png"))
+        print(f"chart: {png}" if png else "chart: skipped (matplotlib venv unavailable)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
+    if ns.report:
+        return rereport(Path(ns.report), chart=not ns.no_chart)
     duration = ns.duration or (1.0 if ns.quick else 2.0)
     benches = [b for b in (ns.benches or ("rtt" if ns.quick else ",".join(BENCHES))).split(",") if b]
     for b in benches:

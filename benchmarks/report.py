@@ -49,6 +49,11 @@ def add_ratios(results: list[dict[str, Any]], baseline: str) -> None:
         r["ratio"] = ratios
 
 
+def _pct(m: dict[str, float]) -> str:
+    spread = m.get("spread")
+    return f"{spread * 100:.0f}%" if spread is not None else "-"
+
+
 def _fmt_x(r: dict[str, Any], key: str) -> str:
     value = r.get("ratio", {}).get(key)
     return f"{value:.2f}" if value is not None else "-"
@@ -82,9 +87,8 @@ def table(doc: dict[str, Any]) -> str:
             lines.append(f"{'row':26}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'CPU us/msg':>12}")
         else:
             unit = "msg" if bench == "pipeline" else "rt"
-            lines.append(
-                f"{'row':26}{unit + '/s':>10}{unit + '/CPU-s':>12}{'x CPU':>7}{'x rate':>8}{'CPU us/' + unit:>12}"
-            )
+            head = f"{unit + '/s':>10}{unit + '/CPU-s':>12}{'x CPU':>7}{'x rate':>8}{'CPU us/' + unit:>12}{'spread':>8}"
+            lines.append(f"{'row':26}{head}")
         for r in rs:
             if "median" not in r:
                 lines.append(f"{r['row']:26}  failed: {r['error'].splitlines()[0][:90]}")
@@ -102,10 +106,11 @@ def table(doc: dict[str, Any]) -> str:
             else:
                 lines.append(
                     f"{r['row']:26}{m['rate']:10.0f}{m['per_cpu_s']:12.0f}{_fmt_x(r, 'per_cpu'):>7}"
-                    f"{_fmt_x(r, 'rate'):>8}{m['cpu_us_per_msg']:12.1f}"
+                    f"{_fmt_x(r, 'rate'):>8}{m['cpu_us_per_msg']:12.1f}{_pct(m):>8}"
                 )
-    lines.append("")
-    lines.append(summary(doc))
+    extra = summary(doc)
+    if extra:
+        lines += ["", extra]
     return "\n".join(lines)
 
 

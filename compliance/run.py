@@ -225,6 +225,8 @@ def run_role(role: str, args: argparse.Namespace, wstest: Path, cases: list[str]
     url = f"ws://{HOST}:{port}"
     script = TESTEES / (f"{args.api}_echo_server.py" if role == "server" else f"{args.api}_client.py")
     testee_cmd = [args.python, str(script), "--loop", args.loop]
+    if args.deflate and args.api == "lowlevel":
+        testee_cmd.append("--deflate")
     t0 = time.monotonic()
     deadline = t0 + args.timeout
     log(f"{agent}: {len(cases)} cases, {args.python} {script.name} --loop {args.loop}, budget {args.timeout:.0f} s")

@@ -27,8 +27,8 @@ ZLIB_RUNTIME_VERSION = zlibVersion().decode("ascii")
 cdef size_t _SLICE = 1 << 30
 # The inflate output buffer starts here, doubles as needed, and is released before the next call
 # once it grew past _SHRINK_ABOVE, so one large message does not pin memory for the connection's life.
-cdef size_t _INITIAL_OUTPUT = 16 * 1024
-cdef size_t _SHRINK_ABOVE = 1024 * 1024
+cdef size_t _INITIAL_OUTPUT = 4 * 1024
+cdef size_t _SHRINK_ABOVE = 256 * 1024
 # RFC 7692 7.2.1 / 7.2.2: a sync flush ends with an empty stored block, 00 00 ff ff on the wire.
 cdef const unsigned char* _TAIL = b"\x00\x00\xff\xff"
 

@@ -4,6 +4,8 @@
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
+from picows._deflate cimport Inflater
+
 cdef enum:
     OP_CONTINUATION = 0x0
     OP_TEXT = 0x1
@@ -62,6 +64,8 @@ cdef class FrameReader:
         readonly Py_ssize_t max_frame_size
         readonly bint validate_utf8
         public bint allow_rsv1
+        # permessage-deflate: set once negotiated; frames are handed over decompressed.
+        public Inflater inflater
 
         # Message state across frames.
         bint in_message

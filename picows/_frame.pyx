@@ -167,6 +167,7 @@ cdef class FrameReader:
         self.max_frame_size = max_frame_size
         self.validate_utf8 = validate_utf8
         self.allow_rsv1 = False
+        self.inflater = None
         self.in_message = False
         self.message_is_text = False
         self.message_compressed = False
@@ -258,6 +259,10 @@ cdef class FrameReader:
         cdef uint8_t* payload
         cdef uint32_t state
         cdef WSFrame frame
+        cdef bint compressed
+        cdef int rc
+        cdef unsigned char* inflated
+        cdef size_t inflated_size
 
         if self.error_code != 0 or self.close_received or avail < 2:
             return None
@@ -342,6 +347,10 @@ cdef class FrameReader:
             memcpy(key, p + header_len, 4)
             header_len += 4
 
+        if opcode == OP_CONTINUATION:
+            compressed = self.message_compressed
+        else:
+            compressed = rsv1 and opcode < 8 and self.inflater is not None
         total = header_len + <Py_ssize_t>payload_len
         if total > self.init_capacity:
             self.large_frame_seen = True
@@ -354,7 +363,7 @@ cdef class FrameReader:
             # Incomplete: remember its size so the buffer grows once, and check the text received so far so that
             # invalid UTF-8 fails the connection without waiting for the end of a long frame.
             self.needed = total
-            if is_text and self.validate_utf8 and not (rsv1 or self.message_compressed):
+            if is_text and self.validate_utf8 and not (compressed or rsv1):
                 i = avail - header_len
                 if i > self.partial_done:
                     self._unmask_and_check(payload, key, masked, i)
@@ -363,7 +372,7 @@ cdef class FrameReader:
             return None
 
         self.needed = 0
-        if is_text and self.validate_utf8 and not (rsv1 or self.message_compressed):
+        if is_text and self.validate_utf8 and not (compressed or rsv1):
             self._unmask_and_check(payload, key, masked, <Py_ssize_t>payload_len)
             if self.utf8_state == PICOWS_UTF8_REJECT or (fin and self.utf8_state != PICOWS_UTF8_ACCEPT):
                 self.fail(CLOSE_INVALID_TEXT, "invalid UTF-8 in a text message")
@@ -372,6 +381,25 @@ cdef class FrameReader:
             picows_mask_inplace(payload, <size_t>payload_len, key)
         self.partial_done = 0
         self.start += total
+
+        if compressed:
+            # RFC 7692: the listener gets each frame's share of the decompressed message. The limit applies to
+            # the decompressed size and is checked while inflating, so a decompression bomb never gets allocated.
+            rc = self.inflater.decompress(payload, <size_t>payload_len, fin, <size_t>self.max_frame_size,
+                                          &inflated, &inflated_size)
+            if rc == -1:
+                self.fail(CLOSE_PROTOCOL_ERROR, "permessage-deflate: the compressed data is corrupt")
+                return None
+            if rc == -2:
+                self.fail(CLOSE_MESSAGE_TOO_BIG, f"a decompressed frame exceeds max_frame_size={self.max_frame_size}")
+                return None
+            payload = inflated
+            payload_len = inflated_size
+            if is_text and self.validate_utf8:
+                self.utf8_state = picows_utf8_validate(self.utf8_state, payload, <size_t>payload_len)
+                if self.utf8_state == PICOWS_UTF8_REJECT or (fin and self.utf8_state != PICOWS_UTF8_ACCEPT):
+                    self.fail(CLOSE_INVALID_TEXT, "invalid UTF-8 in a text message")
+                    return None
 
         if opcode == OP_CLOSE:
             if payload_len == 1:
@@ -390,7 +418,7 @@ cdef class FrameReader:
         elif opcode < 8:
             if opcode != OP_CONTINUATION:
                 self.message_is_text = opcode == OP_TEXT
-                self.message_compressed = rsv1
+                self.message_compressed = compressed
             self.in_message = not fin
 
         frame = self.frame
@@ -402,7 +430,8 @@ cdef class FrameReader:
         frame.payload_size = <Py_ssize_t>payload_len
         frame.opcode = opcode
         frame.fin = fin
-        frame.rsv1 = rsv1
+        # A decompressed frame is plain data: RSV1 is reported only for compressed frames nobody decompressed.
+        frame.rsv1 = rsv1 and not compressed
         frame.tail_size = self.end - self.start
         frame.last_in_buffer = frame.tail_size == 0
         return frame

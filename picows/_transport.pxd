@@ -5,6 +5,7 @@
 # and call transport.send_frame() / read frame fields without Python calls.
 
 from picows._frame cimport WSFrame, FrameReader
+from picows._deflate cimport Deflater
 
 
 cdef class WSListener:
@@ -40,6 +41,10 @@ cdef class WSTransport:
         object _rtt_future
         object _close_timer
         _WSProtocol _protocol
+        # permessage-deflate: set once negotiated; data messages of compress_min_size bytes or more are compressed.
+        Deflater _deflater
+        bint _compressing
+        Py_ssize_t _compress_min_size
 
     cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*)
     cdef int send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1
@@ -73,6 +78,7 @@ cdef class _WSProtocol:
         double auto_ping_reply_timeout
         Py_ssize_t max_head_size
         object extra_headers
+        object deflate_options
 
         # Handshake.
         object handshake_timer
@@ -107,3 +113,4 @@ cdef class _WSProtocol:
     cdef _fail_client_handshake(self, exc)
     cdef _fail_client_handshake_on_eof(self, exc)
     cdef _open(self, listener)
+    cdef _enable_deflate(self, params)

@@ -20,11 +20,13 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from picows._frame cimport (WSFrame, FrameReader, build_frame, header_size, write_header, next_mask_key,
                             OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG)
 from picows._mask cimport picows_mask_inplace
+from picows._deflate cimport Deflater, Inflater
 
 from picows.enums import WSCloseCode, WSAutoPingStrategy
 from picows.errors import WSError, WSHandshakeError, WSInvalidStatusError, WSProtocolError
 from picows.upgrade import WSUpgradeResponse, WSUpgradeResponseWithListener
 from picows import _handshake
+from picows import extensions as _extensions
 
 __all__ = ["WSListener", "WSTransport", "WSCloseInfo", "WSCloseHandshake", "WSProtocol", "WSBuffer", "PICOWS_DEBUG_LL"]
 
@@ -166,6 +168,8 @@ cdef class WSTransport:
 
     cdef int send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1:
         """Send one frame from C: for Cython listeners."""
+        cdef unsigned char* compressed
+        cdef size_t compressed_size
         if opcode >= 8:
             if opcode > OP_PONG:
                 raise ValueError(f"invalid opcode 0x{opcode:x}")
@@ -179,6 +183,18 @@ cdef class WSTransport:
             if self._debug:
                 self._logger.log(PICOWS_DEBUG_LL, "frame dropped: the connection is closing")
             return 0
+        if self._deflater is not None and opcode <= OP_BINARY:
+            # With permessage-deflate the engine owns RSV1: a message is compressed as a whole (one deflate
+            # stream across its fragments) when its first fragment is big enough or more fragments follow.
+            if opcode != OP_CONTINUATION:
+                self._compressing = (not fin) or size >= self._compress_min_size
+            if self._compressing:
+                self._deflater.compress(<const unsigned char*>payload, <size_t>size, fin, &compressed,
+                                        &compressed_size)
+                self._write(build_frame(opcode, <const char*>compressed, <Py_ssize_t>compressed_size, fin,
+                                        opcode != OP_CONTINUATION, self.is_client_side))
+                return 0
+            rsv1 = False
         self._write(build_frame(opcode, payload, size, fin, rsv1, self.is_client_side))
         return 0
 
@@ -202,6 +218,10 @@ cdef class WSTransport:
         if opcode > OP_BINARY:
             raise ValueError("send_reuse_external_bytearray sends data frames only")
         if self.is_close_frame_sent or self.is_disconnected:
+            return
+        if self._deflater is not None:
+            # Compression rewrites the payload anyway, so there is nothing to reuse.
+            self.send_frame(opcode, (<char*>buffer) + msg_offset, size, fin, rsv1)
             return
         base = <uint8_t*>(<char*>buffer) + msg_offset - hlen
         if self.is_client_side:
@@ -332,7 +352,8 @@ cdef class _WSProtocol:
                  double auto_ping_reply_timeout=10.0, auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
                  bint enable_auto_pong=True, Py_ssize_t max_frame_size=10 * 1024 * 1024,
                  Py_ssize_t read_buffer_init_size=16 * 1024, bint validate_utf8=True,
-                 Py_ssize_t max_head_size=16 * 1024, extra_headers=None, url=None, request=None, key=None):
+                 Py_ssize_t max_head_size=16 * 1024, extra_headers=None, url=None, request=None, key=None,
+                 deflate_options=None):
         self.listener_factory = listener_factory
         self.is_client = is_client
         self.logger = logger
@@ -345,6 +366,7 @@ cdef class _WSProtocol:
         self.enable_auto_pong = enable_auto_pong
         self.max_head_size = max_head_size
         self.extra_headers = extra_headers
+        self.deflate_options = deflate_options
         self.url = url
         self.client_request = request
         self.key = key
@@ -500,10 +522,20 @@ cdef class _WSProtocol:
         except _handshake.HandshakeRejection as rejection:
             self._reject(rejection)
             return
+        deflate_params = None
+        if self.deflate_options is not None and (
+                response is None or "Sec-WebSocket-Extensions" not in response.headers):
+            negotiated = _extensions.server_negotiate(
+                request.headers.getall("Sec-WebSocket-Extensions", []), self.deflate_options)
+            if negotiated is not None:
+                ext_value, deflate_params = negotiated
         if response is None:
             response = _handshake.build_101_response(key)
         else:
             _handshake.complete_101_response(response, key)
+        if deflate_params is not None:
+            response.headers["Sec-WebSocket-Extensions"] = ext_value
+            self._enable_deflate(deflate_params)
 
         self.transport.response = response
         self.transport.underlying_transport.write(response.to_bytes())
@@ -547,6 +579,9 @@ cdef class _WSProtocol:
             return
         try:
             _handshake.check_upgrade_response(self.client_request, response, self.key, head)
+            ext_value = response.headers.get("Sec-WebSocket-Extensions")
+            if ext_value is not None and self.deflate_options is not None:
+                self._enable_deflate(_extensions.client_accept(ext_value, self.deflate_options))
             listener = self.listener_factory(self.client_request, response)
             if not isinstance(listener, WSListener):
                 raise TypeError(f"the listener factory returned {type(listener).__name__}, expected a WSListener")
@@ -601,6 +636,13 @@ cdef class _WSProtocol:
     async def wait_handshake(self):
         """Client side: wait for the handshake and return (transport, listener)."""
         return await self.handshake_future
+
+    cdef _enable_deflate(self, params):
+        self.reader.inflater = Inflater(params.remote_max_window_bits, params.remote_no_context_takeover)
+        self.reader.allow_rsv1 = True
+        self.transport._deflater = Deflater(params.local_max_window_bits, params.local_no_context_takeover,
+                                            params.compress_level, params.mem_level)
+        self.transport._compress_min_size = params.min_size
 
     cdef _open(self, listener):
         cdef WSTransport t = self.transport

@@ -14,6 +14,7 @@ from picows import _handshake
 from picows._transport import WSListener, WSProtocol, WSTransport
 from picows.enums import WSAutoPingStrategy
 from picows.errors import WSHandshakeTimeoutError
+from picows.extensions import WSDeflateOptions, client_offer
 from picows.headers import WSHeadersLike
 from picows.upgrade import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from picows.url import WSParsedURL, parse_url
@@ -50,6 +51,12 @@ def _check_common(auto_ping_strategy: WSAutoPingStrategy, max_frame_size: int, r
         raise ValueError(f"read_buffer_init_size must be positive, not {read_buffer_init_size}")
 
 
+def _deflate_options(value: bool | WSDeflateOptions) -> WSDeflateOptions | None:
+    if isinstance(value, WSDeflateOptions):
+        return value
+    return WSDeflateOptions() if value else None
+
+
 def _two_arg_factory(factory: WSListenerFactory) -> Callable[[WSUpgradeRequest, WSUpgradeResponse], WSListener]:
     # The engine always passes (request, response); adapt the zero-argument form once, at connect time.
     try:
@@ -82,6 +89,7 @@ async def ws_connect(
     socket_factory: WSSocketFactory | None = None,
     validate_utf8: bool = True,
     max_head_size: int = _handshake.DEFAULT_MAX_HEAD_SIZE,
+    permessage_deflate: bool | WSDeflateOptions = False,
     **kwargs: Any,
 ) -> tuple[WSTransport, WSListener]:
     """Open a WebSocket connection to ``url`` (``ws://`` or ``wss://``).
@@ -105,6 +113,9 @@ async def ws_connect(
         socket_factory: returns a pre-made socket for the URL (or None); may be a coroutine function.
         validate_utf8: check text messages are UTF-8 (1007 otherwise); turn off only for trusted peers.
         max_head_size: the largest response head accepted.
+        permessage_deflate: offer permessage-deflate (RFC 7692); True for the defaults or a
+            :class:`WSDeflateOptions`. When the server agrees, frames reach the listener decompressed (``rsv1``
+            False) and ``send`` compresses messages of ``min_size`` bytes or more.
         **kwargs: passed to ``loop.create_connection``.
 
     Returns:
@@ -127,6 +138,11 @@ async def ws_connect(
 
     key = _handshake.generate_key()
     request = _handshake.build_request(parsed, key, extra_headers)
+    deflate_options = _deflate_options(permessage_deflate)
+    if deflate_options is not None:
+        if "Sec-WebSocket-Extensions" in request.headers:
+            raise ValueError("permessage_deflate cannot be combined with a Sec-WebSocket-Extensions extra header")
+        request.headers.add("Sec-WebSocket-Extensions", client_offer(deflate_options))
     factory = _two_arg_factory(ws_listener_factory)
 
     def protocol_factory() -> WSProtocol:
@@ -148,6 +164,7 @@ async def ws_connect(
             url=parsed,
             request=request,
             key=key,
+            deflate_options=deflate_options,
         )
 
     sock: socket.socket | None = None
@@ -202,6 +219,7 @@ async def ws_create_server(
     read_buffer_init_size: int = 16 * 1024,
     validate_utf8: bool = True,
     max_head_size: int = _handshake.DEFAULT_MAX_HEAD_SIZE,
+    permessage_deflate: bool | WSDeflateOptions = False,
     **kwargs: Any,
 ) -> asyncio.Server:
     """Start a WebSocket server on ``host``:``port`` (``ssl_context`` for TLS).
@@ -210,14 +228,16 @@ async def ws_create_server(
     checked) and returns a :class:`WSListener` (101 Switching Protocols), None (404 Not Found), or a
     :class:`WSUpgradeResponseWithListener` to answer with a custom status, headers (e.g. the chosen
     ``Sec-WebSocket-Protocol``) or an error page. Malformed upgrades get 400/405/426, heads over
-    ``max_head_size`` get 431. The other options are those of :func:`ws_connect`; ``**kwargs`` go to
-    ``loop.create_server``.
+    ``max_head_size`` get 431. ``permessage_deflate`` (True or a :class:`WSDeflateOptions`) accepts the
+    first permessage-deflate offer it can honour. The other options are those of :func:`ws_connect`;
+    ``**kwargs`` go to ``loop.create_server``.
     """
     if "ssl" in kwargs:
         raise TypeError("ws_create_server does not take 'ssl'; use ssl_context")
     _check_common(auto_ping_strategy, max_frame_size, read_buffer_init_size)
     loop = asyncio.get_running_loop()
     logger = _resolve_logger(logger_name, "server")
+    deflate_options = _deflate_options(permessage_deflate)
 
     def protocol_factory() -> WSProtocol:
         return WSProtocol(
@@ -235,6 +255,7 @@ async def ws_create_server(
             read_buffer_init_size=read_buffer_init_size,
             validate_utf8=validate_utf8,
             max_head_size=max_head_size,
+            deflate_options=deflate_options,
         )
 
     return await loop.create_server(protocol_factory, host, port, ssl=ssl_context, **kwargs)

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <sys/resource.h>
@@ -137,8 +138,9 @@ static std::string measure(WS& ws, const Options& o) {
         std::sort(samples.begin(), samples.end());
         auto pct = [&](double p) {
             if (samples.empty()) return 0.0;
-            auto idx = static_cast<std::size_t>(p * static_cast<double>(samples.size() - 1) + 0.5);
-            return samples[idx];
+            // Nearest rank, as the Python clients compute it.
+            auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
+            return samples[rank > 0 ? rank - 1 : 0];
         };
         extra = ", \"p50_us\": " + std::to_string(pct(0.50)) + ", \"p99_us\": " +
                 std::to_string(pct(0.99)) + ", \"p999_us\": " + std::to_string(pct(0.999));

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import ssl
 import sys
 import time
@@ -29,8 +30,10 @@ __all__ = [
     "parse_args",
     "percentiles",
     "print_line",
+    "print_versions",
     "report",
     "run",
+    "serve_until_killed",
     "server_ssl_context",
     "wait_for_go",
 ]
@@ -143,12 +146,13 @@ def percentiles(samples_us: list[float]) -> dict[str, float]:
     if not samples_us:
         return {"p50_us": 0.0, "p99_us": 0.0, "p999_us": 0.0}
     s = sorted(samples_us)
-    last = len(s) - 1
-    return {
-        "p50_us": s[round(0.50 * last)],
-        "p99_us": s[round(0.99 * last)],
-        "p999_us": s[round(0.999 * last)],
-    }
+    n = len(s)
+
+    def rank(p: float) -> float:
+        # Nearest rank: the smallest sample with at least p of all samples at or below it.
+        return s[max(0, math.ceil(p * n) - 1)]
+
+    return {"p50_us": rank(0.50), "p99_us": rank(0.99), "p999_us": rank(0.999)}
 
 
 def report(count: int, elapsed: float, extra: dict[str, float] | None = None) -> None:

@@ -45,13 +45,15 @@ async def control(url: str) -> list[str]:
     return listener.texts
 
 
-async def run_case(url: str, auto_pong: bool) -> None:
+async def run_case(url: str, auto_pong: bool, deflate: bool = False) -> None:
     """Run one case: echo until the suite closes the connection."""
-    transport, _ = await ws_connect(EchoListener, url, max_frame_size=MAX_SIZE, enable_auto_pong=auto_pong)
+    transport, _ = await ws_connect(
+        EchoListener, url, max_frame_size=MAX_SIZE, enable_auto_pong=auto_pong, permessage_deflate=deflate
+    )
     await asyncio.wait_for(transport.wait_disconnected(), CASE_TIMEOUT)
 
 
-async def run_all(base: str, agent: str, auto_pong: bool) -> int:
+async def run_all(base: str, agent: str, auto_pong: bool, deflate: bool = False) -> int:
     """Run every case the fuzzingserver offers; return the number of errors seen."""
     texts = await control(f"{base}/getCaseCount")
     if not texts:
@@ -61,7 +63,7 @@ async def run_all(base: str, agent: str, auto_pong: bool) -> int:
     errors = 0
     for case in range(1, count + 1):
         try:
-            await run_case(f"{base}/runCase?case={case}&agent={quote(agent)}", auto_pong)
+            await run_case(f"{base}/runCase?case={case}&agent={quote(agent)}", auto_pong, deflate)
         except Exception as exc:  # a failing case must not stop the run
             # The suite provokes protocol errors on purpose; wstest judges them.
             errors += 1
@@ -80,9 +82,14 @@ def main() -> None:
         action="store_true",
         help="turn the engine's auto-pong off and answer pings in the listener",
     )
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="negotiate permessage-deflate (RFC 7692) for sections 12 and 13",
+    )
     add_loop_option(parser)
     args = parser.parse_args()
-    errors = run(lambda: run_all(args.url.rstrip("/"), args.agent, not args.manual_pong), args.loop)
+    errors = run(lambda: run_all(args.url.rstrip("/"), args.agent, not args.manual_pong, args.deflate), args.loop)
     print(
         f"testee: done, {errors} cases ended with an exception (wstest judges them)",
         file=sys.stderr,

@@ -41,7 +41,7 @@ class EchoListener(WSListener):
             transport.send(msg_type, frame.get_payload_as_memoryview(), frame.fin, frame.rsv1)
 
 
-async def serve(host: str, port: int, auto_pong: bool) -> None:
+async def serve(host: str, port: int, auto_pong: bool, deflate: bool = False) -> None:
     """Serve the echo listener on host:port until cancelled."""
 
     def factory(request: WSUpgradeRequest) -> WSListener:
@@ -54,6 +54,7 @@ async def serve(host: str, port: int, auto_pong: bool) -> None:
         max_frame_size=MAX_SIZE,
         enable_auto_pong=auto_pong,
         websocket_handshake_timeout=10,
+        permessage_deflate=deflate,
     )
     print(f"testee: low-level echo server on ws://{host}:{port}/", flush=True)
     async with server:
@@ -70,10 +71,15 @@ def main() -> None:
         action="store_true",
         help="turn the engine's auto-pong off and answer pings in the listener",
     )
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="negotiate permessage-deflate (RFC 7692) for sections 12 and 13",
+    )
     add_loop_option(parser)
     args = parser.parse_args()
     try:
-        run(lambda: serve(args.host, args.port, not args.manual_pong), args.loop)
+        run(lambda: serve(args.host, args.port, not args.manual_pong, args.deflate), args.loop)
     except KeyboardInterrupt:
         pass
 
