@@ -25,6 +25,7 @@ from picows.errors import (
     WSInvalidURL,
     WSProtocolError,
 )
+from picows.extensions import WSDeflateOptions
 from picows.headers import WSHeaders, WSHeadersLike
 from picows.upgrade import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from picows.url import WSParsedURL, parse_url
@@ -37,6 +38,7 @@ __all__ = [
     "WSCloseCode",
     "WSCloseHandshake",
     "WSCloseInfo",
+    "WSDeflateOptions",
     "WSError",
     "WSFrame",
     "WSHandshakeError",

@@ -36,7 +36,7 @@ cdef const unsigned char* _TAIL = b"\x00\x00\xff\xff"
 class InflateError(ValueError):
     """The compressed data is corrupt (``Inflater.decompress`` returned -1).
 
-    The engine closes the connection with 1007 (invalid payload data) in that case.
+    The engine closes the connection with 1002 (invalid payload data) in that case.
     """
 
 

@@ -52,10 +52,11 @@ def _check_bits(name: str, value: int | None) -> None:
 class WSDeflateOptions:
     """What this endpoint asks for when it negotiates permessage-deflate (RFC 7692).
 
-    The defaults compress with zlib's usual settings and let the peer use context takeover, which
-    compresses repeated content best and costs roughly 300 KiB per connection (see the memory
-    table in ``docs/topics/compression.rst``); smaller windows, ``mem_level`` and no context
-    takeover trade compression ratio for memory.
+    The defaults compress at zlib level 1 (about 4x faster than zlib's default level 6 for 80% of
+    its size reduction on JSON-like text; see ``docs/topics/compression.rst``) with 15-bit windows and
+    context takeover, which compresses repeated content best and costs roughly 270 KiB per
+    connection; smaller windows, ``mem_level`` and no context takeover trade compression ratio for
+    memory.
 
     Attributes:
         server_no_context_takeover: the server resets its compressor after every message. A client
@@ -81,7 +82,7 @@ class WSDeflateOptions:
     client_no_context_takeover: bool = False
     server_max_window_bits: int | None = None
     client_max_window_bits: int | None | bool = True
-    compress_level: int = 6
+    compress_level: int = 1
     mem_level: int = 8
     min_size: int = 32
 

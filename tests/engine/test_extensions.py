@@ -35,7 +35,7 @@ class TestOptions:
     def test_defaults(self) -> None:
         assert DEFAULT.client_max_window_bits is True
         assert DEFAULT.server_max_window_bits is None
-        assert (DEFAULT.compress_level, DEFAULT.mem_level, DEFAULT.min_size) == (6, 8, 32)
+        assert (DEFAULT.compress_level, DEFAULT.mem_level, DEFAULT.min_size) == (1, 8, 32)
 
     @pytest.mark.parametrize(
         ("field", "value", "message"),
