@@ -88,9 +88,12 @@ def main(src: str, dst: str) -> None:
         ax.set_ylabel("x picows 2.3.1 (round trips / CPU-s)")
         ax.set_title(f"WebSocket echo round trips over {transport.upper()} on 127.0.0.1 (Python rows on uvloop)")
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].legend(ncol=3, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    # One legend for all panels, between the last panel and the footer.
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    bottom = 0.6 / fig.get_figheight()  # the footer's three lines, in figure fraction
+    fig.legend(handles, names, ncol=4, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, bottom))
     fig.text(0.01, 0.005, footer(doc), fontsize=7, va="bottom", family="monospace")
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, bottom + 0.7 / fig.get_figheight(), 1, 1))
     fig.savefig(dst, dpi=110)
 
 

@@ -21,6 +21,7 @@ import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from importlib import metadata
 from typing import Any
 
 __all__ = [
@@ -168,6 +169,10 @@ def print_versions(modules: dict[str, str]) -> None:
     """Print ``{name: version}`` for the imported modules, plus Python's, as JSON."""
     out = dict(modules)
     out["python"] = sys.version.split()[0]
+    try:
+        out["uvloop"] = metadata.version("uvloop")
+    except metadata.PackageNotFoundError:
+        pass  # the row can still run on plain asyncio
     print_line(json.dumps(out))
 
 
