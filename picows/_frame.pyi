@@ -1,5 +1,6 @@
 """Frame parsing and building (RFC 6455 section 5), free of I/O."""
 
+from picows._deflate import Inflater
 from picows.enums import WSCloseCode, WSMsgType
 
 __all__ = ["WSFrame", "FrameReader", "encode_frame", "make_test_frame"]
@@ -60,6 +61,7 @@ class FrameReader:
     @property
     def validate_utf8(self) -> bool: ...
     allow_rsv1: bool
+    inflater: Inflater | None
     @property
     def close_received(self) -> bool: ...
     @property

@@ -110,8 +110,10 @@ class connect:  # noqa: N801 - a class with a function's name, as in websockets
         additional_headers: extra headers for the upgrade request.
         user_agent_header: ``User-Agent`` value; ``None`` to send none.
         subprotocols: subprotocols to offer, in order of preference.
-        compression: ``"deflate"`` or ``None``.  permessage-deflate isn't
-            negotiated yet by the engine, so both currently mean no compression.
+        compression: ``"deflate"`` (the default) offers permessage-deflate
+            (RFC 7692) with the engine's defaults; ``None`` disables it.  For
+            other settings pass ``permessage_deflate=picows.WSDeflateOptions(...)``,
+            which takes precedence.
         open_timeout: seconds allowed for TCP, TLS and the handshake; ``None``: no limit.
         ping_interval: seconds between keepalive pings; ``None`` disables them.
         ping_timeout: seconds to wait for a keepalive pong before closing with 1011.
@@ -162,6 +164,7 @@ class connect:  # noqa: N801 - a class with a function's name, as in websockets
                 "or use picows.ws_connect(..., proxy=...) directly"
             )
         self.uri = uri
+        self.compression = compression
         self.additional_headers = additional_headers
         self.user_agent_header = user_agent_header
         self.subprotocols = list(subprotocols) if subprotocols else None
@@ -198,7 +201,8 @@ class connect:  # noqa: N801 - a class with a function's name, as in websockets
     async def _connect_once(self) -> ClientConnection:
         parse_uri(self.uri)
         connection = ClientConnection(**self.connection_kwargs)
-        kwargs = dict(self.kwargs)
+        kwargs: dict[str, Any] = {"permessage_deflate": self.compression == "deflate"}
+        kwargs.update(self.kwargs)
         if self.ssl is not None:
             kwargs["ssl_context"] = self.ssl
         max_size = self.connection_kwargs["max_size"]

@@ -291,7 +291,8 @@ class serve:  # noqa: N801 - awaitable and async context manager, as in websocke
             101 response's headers, or return another :class:`Response`.
         subprotocols: subprotocols supported, in order of preference.
         select_subprotocol: ``f(connection, offered)`` returns the chosen one.
-        compression: ``"deflate"`` or ``None`` (not negotiated yet; see :class:`connect`).
+        compression: ``"deflate"`` (the default) accepts permessage-deflate
+            offers; ``None`` refuses them (see :class:`connect`).
         open_timeout, ping_interval, ping_timeout, close_timeout, max_size,
         max_queue, write_limit, logger: as for :class:`~picows.highlevel.connect`.
         ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
@@ -324,6 +325,7 @@ class serve:  # noqa: N801 - awaitable and async context manager, as in websocke
         if compression not in ("deflate", None):
             raise ValueError(f"unsupported compression: {compression!r}; use 'deflate' or None")
         self.handler = handler
+        self.compression = compression
         self.host = host
         self.port = port
         self.ssl = ssl
@@ -355,7 +357,8 @@ class serve:  # noqa: N801 - awaitable and async context manager, as in websocke
             logger=self.logger,
             **self.server_options,
         )
-        kwargs = dict(self.kwargs)
+        kwargs: dict[str, Any] = {"permessage_deflate": self.compression == "deflate"}
+        kwargs.update(self.kwargs)
         if self.ssl is not None:
             if "ssl_context" in inspect.signature(ws_create_server).parameters:
                 kwargs["ssl_context"] = self.ssl

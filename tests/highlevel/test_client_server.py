@@ -390,3 +390,31 @@ async def test_server_close_without_closing_connections() -> None:
     await asyncio.wait_for(server.wait_closed(), TIMEOUT)
     assert await ws.recv() == "handler finished"
     await ws.close()
+
+
+async def test_compression_negotiated_by_default() -> None:
+    async with serve(echo, "127.0.0.1", 0) as server:
+        async with connect(url(server)) as ws:
+            assert ws.response is not None
+            assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            text = "compressible " * 10_000
+            await ws.send(text)
+            assert await ws.recv() == text
+        async with connect(url(server), compression=None) as ws:
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+            await ws.send("plain")
+            assert await ws.recv() == "plain"
+    async with serve(echo, "127.0.0.1", 0, compression=None) as server:
+        async with connect(url(server)) as ws:
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
+async def test_max_size_applies_to_decompressed_size() -> None:
+    async with serve(echo, "127.0.0.1", 0, max_size=10_000) as server:
+        async with connect(url(server)) as ws:
+            await ws.send(b"\x00" * 20_000)  # compresses to a few dozen bytes on the wire
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert info.value.code == 1009

@@ -68,6 +68,33 @@ async def test_websockets_client_with_our_server() -> None:
         assert ws.close_code == 1000
 
 
+async def test_compression_interop_both_ways() -> None:
+    async def ws_echo(ws: WSServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    text = "the same words again and again " * 3000
+    async with ws_serve(ws_echo, "127.0.0.1", 0) as server:  # websockets compresses by default
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+            assert ws.response is not None
+            assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            await ws.send(text)
+            assert await ws.recv() == text
+
+    async def our_echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with serve(our_echo, "127.0.0.1", 0) as our_server:
+        port = our_server.sockets[0].getsockname()[1]
+        async with ws_connect(f"ws://127.0.0.1:{port}/") as client:
+            assert client.response is not None
+            assert "permessage-deflate" in client.response.headers.get("Sec-WebSocket-Extensions", "")
+            await client.send(text)
+            assert await client.recv() == text
+
+
 async def test_websockets_client_sees_handler_error_as_1011() -> None:
     async def handler(ws: ServerConnection) -> None:
         raise ValueError("handler bug")

@@ -222,3 +222,13 @@ def test_parse_limits() -> None:
     assert parse_limits(None, "max_queue") == (float("inf"), float("inf"))
     with pytest.raises(ValueError, match="max_queue"):
         parse_limits((1, 5), "max_queue")
+
+
+async def test_queued_message_is_returned_without_suspending() -> None:
+    asm, _ = make()
+    asm.put("ready")
+    coro = asm.get()
+    # One step runs get() to completion: no future, no trip through the event loop.
+    with pytest.raises(StopIteration) as info:
+        coro.send(None)
+    assert info.value.value == "ready"
