@@ -7,6 +7,7 @@ import inspect
 import logging
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Union
 
@@ -192,7 +193,13 @@ async def ws_connect(
     if websocket_handshake_timeout is None:
         return await connect()
     try:
-        return await asyncio.wait_for(connect(), websocket_handshake_timeout)
+        if sys.version_info >= (3, 11):
+            # asyncio.timeout runs connect() in the caller's task; wait_for would wrap it in a task of its own, and
+            # the extra hops let frames that came with the 101 be failed before the caller could answer them.
+            async with asyncio.timeout(websocket_handshake_timeout):
+                return await connect()
+        else:  # pragma: no cover - Python 3.10
+            return await asyncio.wait_for(connect(), websocket_handshake_timeout)
     except asyncio.TimeoutError as exc:
         if isinstance(exc, WSHandshakeTimeoutError):
             raise

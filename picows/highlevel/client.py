@@ -215,10 +215,8 @@ class connect:  # noqa: N801 - a class with a function's name, as in websockets
                 extra_headers=self._headers(),
                 **kwargs,
             )
-            if self.open_timeout is not None:
-                transport, _ = await asyncio.wait_for(coro, self.open_timeout)
-            else:
-                transport, _ = await coro
+            # ws_connect enforces open_timeout itself (websocket_handshake_timeout), without an extra task.
+            transport, _ = await coro
         except WSInvalidURL as exc:
             raise InvalidURI(self.uri, str(exc)) from exc
         except WSInvalidStatusError as exc:
