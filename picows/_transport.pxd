@@ -89,6 +89,7 @@ cdef class _WSProtocol:
         object pending_response
         Py_ssize_t head_size
         Py_ssize_t scanned
+        bint factory_pending
 
         # Auto-ping: the monotonic time of the last read, and the timers.
         double last_read_time

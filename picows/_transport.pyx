@@ -9,6 +9,7 @@ frames, closing and pinging.
 import asyncio
 import logging
 import typing
+from inspect import isawaitable as _isawaitable
 from types import FunctionType as _FunctionType
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -473,6 +474,8 @@ cdef class _WSProtocol:
 
     def _server_handshake_data(self):
         cdef FrameReader r = self.reader
+        if self.factory_pending:
+            return
         data = self._find_head()
         if data is None:
             if r.end > self.max_head_size:
@@ -497,7 +500,31 @@ cdef class _WSProtocol:
             self._send_and_close(WSUpgradeResponse.create_error_response(
                 500, b"500 Internal Server Error: the server failed to handle the request\n"))
             return
+        if _isawaitable(result):
+            # An async factory (an auth check against a database, say): answer once it is done. The handshake
+            # timeout keeps running meanwhile.
+            self.factory_pending = True
+            task = asyncio.ensure_future(result)
+            task.add_done_callback(self._on_factory_done)
+            return
+        self._answer_upgrade(request, result)
 
+    def _on_factory_done(self, task):
+        if self.state != STATE_HANDSHAKE:
+            if not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not log it as never retrieved
+            return
+        try:
+            result = task.result()
+        except BaseException:
+            self.logger.exception("exception in the listener factory")
+            self._send_and_close(WSUpgradeResponse.create_error_response(
+                500, b"500 Internal Server Error: the server failed to handle the request\n"))
+            return
+        self._answer_upgrade(self.transport.request, result)
+
+    def _answer_upgrade(self, request, result):
+        cdef FrameReader r = self.reader
         if result is None:
             self._send_and_close(WSUpgradeResponse.create_error_response(
                 404, b"404 Not Found: no WebSocket endpoint at this path\n"))

@@ -25,7 +25,15 @@ __all__ = ["ws_connect", "ws_create_server", "WSListenerFactory", "WSServerListe
 #: Client listener factory: ``factory()`` or ``factory(request, response)``.
 WSListenerFactory = Union[Callable[[], WSListener], Callable[[WSUpgradeRequest, WSUpgradeResponse], WSListener]]
 #: Server listener factory: returns a listener, None (404) or a WSUpgradeResponseWithListener.
-WSServerListenerFactory = Callable[[WSUpgradeRequest], Union[WSListener, WSUpgradeResponseWithListener, None]]
+WSServerListenerFactory = Callable[
+    [WSUpgradeRequest],
+    Union[
+        WSListener,
+        WSUpgradeResponseWithListener,
+        None,
+        Awaitable[Union[WSListener, WSUpgradeResponseWithListener, None]],
+    ],
+]
 #: Returns a socket (connected or not) for a URL, or None to connect the usual way; may be a coroutine function.
 WSSocketFactory = Callable[[WSParsedURL], Union[socket.socket, None, Awaitable[Union[socket.socket, None]]]]
 
@@ -232,8 +240,8 @@ async def ws_create_server(
     """Start a WebSocket server on ``host``:``port`` (``ssl_context`` for TLS).
 
     ``ws_listener_factory(request)`` is called for every upgrade request (before its WebSocket headers are
-    checked) and returns a :class:`WSListener` (101 Switching Protocols), None (404 Not Found), or a
-    :class:`WSUpgradeResponseWithListener` to answer with a custom status, headers (e.g. the chosen
+    checked; it may be a coroutine function, e.g. to check credentials in a database) and returns a
+    :class:`WSListener` (101 Switching Protocols), None (404 Not Found), or a :class:`WSUpgradeResponseWithListener` to answer with a custom status, headers (e.g. the chosen
     ``Sec-WebSocket-Protocol``) or an error page. Malformed upgrades get 400/405/426, heads over
     ``max_head_size`` get 431. ``permessage_deflate`` (True or a :class:`WSDeflateOptions`) accepts the
     first permessage-deflate offer it can honour. The other options are those of :func:`ws_connect`;

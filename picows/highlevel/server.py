@@ -10,7 +10,7 @@ import socket
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from picows import (
     WSMsgType,
@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 Handler = Callable[["ServerConnection"], Awaitable[None]]
-ProcessRequest = Callable[["ServerConnection", Request], "Response | None"]
-ProcessResponse = Callable[["ServerConnection", Request, Response], "Response | None"]
+ProcessRequest = Callable[["ServerConnection", Request], "Response | None | Awaitable[Response | None]"]
+ProcessResponse = Callable[["ServerConnection", Request, Response], "Response | None | Awaitable[Response | None]"]
 SelectSubprotocol = Callable[["ServerConnection", Sequence[str]], "str | None"]
 
 
@@ -96,51 +96,96 @@ class Server:
 
     # -- engine side --------------------------------------------------------
 
-    def _listener_factory(self, request: WSUpgradeRequest) -> Listener | WSUpgradeResponseWithListener | None:
+    def _listener_factory(
+        self, request: WSUpgradeRequest
+    ) -> Listener | WSUpgradeResponseWithListener | None | Awaitable[Listener | WSUpgradeResponseWithListener]:
+        # The engine answers the upgrade with what this returns; when process_request or process_response is a
+        # coroutine function it returns a coroutine and the engine answers once that completes.
         connection = ServerConnection(self, **self.connection_kwargs)
         hl_request = Request.from_upgrade(request)
         connection.request = hl_request
         listener = _ServerListener(connection)
         try:
+            answer: object = None
             if self.process_request is not None:
-                answer: object = self.process_request(connection, hl_request)
+                answer = self.process_request(connection, hl_request)
                 if inspect.isawaitable(answer):
-                    _close_awaitable(answer)
-                    raise TypeError(
-                        "process_request must be a plain function here: the engine decides the upgrade synchronously"
-                    )
-                if isinstance(answer, Response):
-                    connection.response = answer
-                    return WSUpgradeResponseWithListener(answer.to_upgrade(), None)
-                if answer is not None:
-                    raise TypeError(f"process_request must return a Response or None, not {type(answer)}")
-            headers: list[tuple[str, str]] = []
-            offered = _split_header(hl_request.headers, "Sec-WebSocket-Protocol")
-            chosen: str | None = None
-            if self.select_subprotocol is not None:
-                chosen = self.select_subprotocol(connection, offered)
-            elif self.subprotocols and offered:
-                chosen = next((p for p in self.subprotocols if p in offered), None)
-            if chosen is not None:
-                connection.subprotocol = chosen
-                headers.append(("Sec-WebSocket-Protocol", chosen))
-            response = Response(101, "Switching Protocols", dict(headers))
-            if self.process_response is not None:
-                replaced = self.process_response(connection, hl_request, response)
-                if replaced is not None:
-                    response = replaced
-            connection.response = response
-            if response.status_code != 101:
-                return WSUpgradeResponseWithListener(response.to_upgrade(), None)
-            self._pending.add(connection)
-            if not response.headers:
-                return listener
-            return WSUpgradeResponseWithListener(response.to_upgrade(), listener)
+                    return self._finish_async(connection, hl_request, listener, answer)
+            decided = self._decide(connection, hl_request, listener, answer)
+            if inspect.isawaitable(decided):
+                return self._finish_async(connection, hl_request, listener, None, decided)
+            return decided
         except Exception:
-            self.logger.exception("opening handshake failed")
-            error = connection.respond(500, "Failed to open a WebSocket connection.\n")
-            connection.response = error
-            return WSUpgradeResponseWithListener(error.to_upgrade(), None)
+            return self._handshake_failed(connection)
+
+    async def _finish_async(
+        self,
+        connection: ServerConnection,
+        hl_request: Request,
+        listener: Listener,
+        answer: Awaitable[object] | None,
+        decided: Awaitable[Listener | WSUpgradeResponseWithListener] | None = None,
+    ) -> Listener | WSUpgradeResponseWithListener:
+        try:
+            if decided is None:
+                assert answer is not None
+                result = self._decide(connection, hl_request, listener, await answer)
+                if inspect.isawaitable(result):
+                    return await result
+                return result
+            return await decided
+        except Exception:
+            return self._handshake_failed(connection)
+
+    def _handshake_failed(self, connection: ServerConnection) -> WSUpgradeResponseWithListener:
+        self.logger.exception("opening handshake failed")
+        error = connection.respond(500, "Failed to open a WebSocket connection.\n")
+        connection.response = error
+        return WSUpgradeResponseWithListener(error.to_upgrade(), None)
+
+    def _decide(
+        self, connection: ServerConnection, hl_request: Request, listener: Listener, answer: object
+    ) -> Listener | WSUpgradeResponseWithListener | Awaitable[Listener | WSUpgradeResponseWithListener]:
+        if isinstance(answer, Response):
+            connection.response = answer
+            return WSUpgradeResponseWithListener(answer.to_upgrade(), None)
+        if answer is not None:
+            raise TypeError(f"process_request must return a Response or None, not {type(answer)}")
+        headers: list[tuple[str, str]] = []
+        offered = _split_header(hl_request.headers, "Sec-WebSocket-Protocol")
+        chosen: str | None = None
+        if self.select_subprotocol is not None:
+            chosen = self.select_subprotocol(connection, offered)
+        elif self.subprotocols and offered:
+            chosen = next((p for p in self.subprotocols if p in offered), None)
+        if chosen is not None:
+            connection.subprotocol = chosen
+            headers.append(("Sec-WebSocket-Protocol", chosen))
+        response = Response(101, "Switching Protocols", dict(headers))
+        if self.process_response is not None:
+            replaced: object = self.process_response(connection, hl_request, response)
+            if inspect.isawaitable(replaced):
+                return self._finish_response(connection, listener, response, replaced)
+            if replaced is not None:
+                response = cast(Response, replaced)
+        return self._respond(connection, listener, response)
+
+    async def _finish_response(
+        self, connection: ServerConnection, listener: Listener, response: Response, replaced: Awaitable[object]
+    ) -> Listener | WSUpgradeResponseWithListener:
+        result = await replaced
+        return self._respond(connection, listener, cast(Response, result) if result is not None else response)
+
+    def _respond(
+        self, connection: ServerConnection, listener: Listener, response: Response
+    ) -> Listener | WSUpgradeResponseWithListener:
+        connection.response = response
+        if response.status_code != 101:
+            return WSUpgradeResponseWithListener(response.to_upgrade(), None)
+        self._pending.add(connection)
+        if not response.headers:
+            return listener
+        return WSUpgradeResponseWithListener(response.to_upgrade(), listener)
 
     def _start_handler(self, connection: ServerConnection) -> None:
         self._pending.discard(connection)
@@ -250,12 +295,6 @@ class _ServerListener(Listener):
     def on_ws_disconnected(self, transport: Any) -> None:
         self.connection.server._pending.discard(self.connection)
         super().on_ws_disconnected(transport)
-
-
-def _close_awaitable(value: object) -> None:
-    close = getattr(value, "close", None)
-    if callable(close):
-        close()
 
 
 def _split_header(headers: Any, name: str) -> list[str]:

@@ -166,6 +166,32 @@ async def test_process_request_response() -> None:
             assert await ws.recv() == "in"
 
 
+async def test_async_process_request_and_response() -> None:
+    async def process_request(conn: ServerConnection, request: Request) -> Response | None:
+        await asyncio.sleep(0.01)  # e.g. a credentials lookup
+        if request.headers.get("Authorization") != "Bearer x":
+            return conn.respond(401, "who are you?\n")
+        return None
+
+    async def process_response(conn: ServerConnection, request: Request, response: Response) -> Response | None:
+        await asyncio.sleep(0)
+        response.headers["X-Checked"] = "yes"
+        return None
+
+    async with serve(
+        echo, "127.0.0.1", 0, process_request=process_request, process_response=process_response
+    ) as server:
+        with pytest.raises(InvalidStatus) as info:
+            await connect(url(server))
+        assert info.value.response.status_code == 401
+        assert info.value.response.body == b"who are you?\n"
+        async with connect(url(server), additional_headers={"Authorization": "Bearer x"}) as ws:
+            assert ws.response is not None
+            assert ws.response.headers.get("X-Checked") == "yes"
+            await ws.send("in")
+            assert await ws.recv() == "in"
+
+
 async def test_invalid_uri() -> None:
     for bad in ("http://example.com/", "ws://", "ws://host:notaport/"):
         with pytest.raises(InvalidURI) as info:
