@@ -241,7 +241,8 @@ async def ws_create_server(
 
     ``ws_listener_factory(request)`` is called for every upgrade request (before its WebSocket headers are
     checked; it may be a coroutine function, e.g. to check credentials in a database) and returns a
-    :class:`WSListener` (101 Switching Protocols), None (404 Not Found), or a :class:`WSUpgradeResponseWithListener` to answer with a custom status, headers (e.g. the chosen
+    :class:`WSListener` (101 Switching Protocols), None (404 Not Found), or a
+    :class:`WSUpgradeResponseWithListener` to answer with a custom status, headers (e.g. the chosen
     ``Sec-WebSocket-Protocol``) or an error page. Malformed upgrades get 400/405/426, heads over
     ``max_head_size`` get 431. ``permessage_deflate`` (True or a :class:`WSDeflateOptions`) accepts the
     first permessage-deflate offer it can honour. The other options are those of :func:`ws_connect`;
