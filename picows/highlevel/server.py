@@ -52,11 +52,13 @@ class ServerConnection(Connection):
         self.server = server
 
     def respond(self, status: int, text: str) -> Response:
-        """Build a plain-text HTTP response, e.g. to return from ``process_request``::
+        """Build a plain-text HTTP response.
 
-        def process_request(connection, request):
-            if request.path == "/healthz":
-                return connection.respond(200, "OK\\n")
+        For example, to return from ``process_request``::
+
+            def process_request(connection, request):
+                if request.path == "/healthz":
+                    return connection.respond(200, "OK\\n")
         """
         status = http.HTTPStatus(status)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
@@ -325,15 +327,16 @@ class serve:  # noqa: N801 - awaitable and async context manager, as in websocke
         process_request: ``f(connection, request)`` called before the upgrade;
             return a :class:`Response` (e.g. ``connection.respond(403, "no")``)
             to answer with it instead of upgrading, or ``None`` to go on.
-            Unlike websockets, it must be a plain (non-async) function.
+            It may be a coroutine function, as in websockets.
         process_response: ``f(connection, request, response)`` may change the
             101 response's headers, or return another :class:`Response`.
         subprotocols: subprotocols supported, in order of preference.
         select_subprotocol: ``f(connection, offered)`` returns the chosen one.
         compression: ``"deflate"`` (the default) accepts permessage-deflate
             offers; ``None`` refuses them (see :class:`connect`).
-        open_timeout, ping_interval, ping_timeout, close_timeout, max_size,
-        max_queue, write_limit, logger: as for :class:`~picows.highlevel.connect`.
+        open_timeout: as for :class:`~picows.highlevel.connect`; likewise ``ping_interval``,
+            ``ping_timeout``, ``close_timeout``, ``max_size``, ``max_queue``, ``write_limit``
+            and ``logger``.
         ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
         **kwargs: passed on to :func:`picows.ws_create_server` (and from there
             to ``loop.create_server``).
