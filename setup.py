@@ -47,6 +47,7 @@ def ext(name: str, *sources: str) -> Extension:
 extensions = [
     ext("picows._kernels", *C_KERNELS),
     ext("picows._frame", *C_KERNELS),
+    ext("picows._socket"),
     ext("picows._transport", *C_KERNELS),
 ]
 if os.path.exists("picows/_deflate.pyx"):

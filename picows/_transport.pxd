@@ -6,6 +6,7 @@
 
 from picows._frame cimport WSFrame, FrameReader
 from picows._deflate cimport Deflater
+from picows._socket cimport StreamProtocol, SocketTransport
 
 
 cdef class WSListener:
@@ -29,6 +30,8 @@ cdef class WSTransport:
         readonly bint is_disconnected
 
         object _write
+        # Set when the connection runs on picows' own SocketTransport: frames are sent through C, not write().
+        SocketTransport _fast
         object _loop
         object _logger
         bint _debug
@@ -48,6 +51,7 @@ cdef class WSTransport:
 
     cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*)
     cdef int send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1
+    cdef int _send_small(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
                                         bint fin=*, bint rsv1=*)
     cpdef send_ping(self, message=*)
@@ -57,7 +61,7 @@ cdef class WSTransport:
     cpdef notify_user_specific_pong_received(self)
 
 
-cdef class _WSProtocol:
+cdef class _WSProtocol(StreamProtocol):
     cdef:
         FrameReader reader
         WSTransport transport

@@ -7,6 +7,7 @@ from typing import Any, Final
 from typing_extensions import disjoint_base
 
 from picows._frame import WSFrame
+from picows._socket import SocketTransport, StreamProtocol
 from picows.enums import WSCloseCode, WSMsgType
 from picows.upgrade import WSUpgradeRequest, WSUpgradeResponse
 
@@ -58,7 +59,7 @@ class WSTransport:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     @property
-    def underlying_transport(self) -> asyncio.Transport: ...
+    def underlying_transport(self) -> asyncio.Transport | SocketTransport: ...
     @property
     def request(self) -> WSUpgradeRequest: ...
     @property
@@ -104,7 +105,7 @@ class WSTransport:
         """Tell auto-ping that the application-level pong arrived."""
 
 @disjoint_base
-class _WSProtocol:
+class _WSProtocol(StreamProtocol):
     def __init__(
         self,
         listener_factory: Any,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import socket
 import ssl
 import sys
@@ -12,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Union
 
 from picows import _handshake
+from picows._fastserver import WSServer, open_listening_sockets
+from picows._socket import SocketTransport
 from picows._transport import WSListener, WSProtocol, WSTransport
 from picows.enums import WSAutoPingStrategy
 from picows.errors import WSHandshakeTimeoutError
@@ -38,6 +41,34 @@ WSServerListenerFactory = Callable[
 WSSocketFactory = Callable[[WSParsedURL], Union[socket.socket, None, Awaitable[Union[socket.socket, None]]]]
 
 WSLoggerLike = Union[str, logging.Logger, None]
+
+# What fast_transport=None means. Off while the transport is new; PICOWS_FAST_TRANSPORT=1 turns it on for a whole
+# process (to run a test suite or a benchmark on it without changing code).
+_FAST_TRANSPORT_DEFAULT = os.environ.get("PICOWS_FAST_TRANSPORT") == "1"
+
+
+async def _open_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
+    # The plain-TCP part of loop.create_connection: try every address getaddrinfo gives, in order.
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise OSError(f"getaddrinfo({host!r}, {port}) returned no addresses")
+    errors: list[OSError] = []
+    for family, type_, proto, _, address in infos:
+        sock = socket.socket(family, type_, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    if len(errors) == 1:
+        raise errors[0]
+    raise OSError(f"could not connect to {host}:{port}: " + "; ".join(str(exc) for exc in errors))
 
 
 def _resolve_logger(logger_name: WSLoggerLike, side: str) -> logging.Logger:
@@ -99,6 +130,7 @@ async def ws_connect(
     validate_utf8: bool = True,
     max_head_size: int = _handshake.DEFAULT_MAX_HEAD_SIZE,
     permessage_deflate: bool | WSDeflateOptions = False,
+    fast_transport: bool | None = None,
     **kwargs: Any,
 ) -> tuple[WSTransport, WSListener]:
     """Open a WebSocket connection to ``url`` (``ws://`` or ``wss://``).
@@ -125,6 +157,10 @@ async def ws_connect(
         permessage_deflate: offer permessage-deflate (RFC 7692); True for the defaults or a
             :class:`WSDeflateOptions`. When the server agrees, frames reach the listener decompressed (``rsv1``
             False) and ``send`` compresses messages of ``min_size`` bytes or more.
+        fast_transport: for ``ws://``, run the connection on picows' own socket transport (reads and writes in C,
+            no asyncio stream transport) instead of ``loop.create_connection``; None picks the default (off, or on
+            with the environment variable ``PICOWS_FAST_TRANSPORT=1``). Ignored for ``wss://``, and not combinable
+            with ``**kwargs``.
         **kwargs: passed to ``loop.create_connection``.
 
     Returns:
@@ -153,6 +189,13 @@ async def ws_connect(
             raise ValueError("permessage_deflate cannot be combined with a Sec-WebSocket-Extensions extra header")
         request.headers.add("Sec-WebSocket-Extensions", client_offer(deflate_options))
     factory = _two_arg_factory(ws_listener_factory)
+    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and not parsed.is_secure
+    if use_fast and kwargs:
+        if fast_transport:
+            raise TypeError(
+                f"fast_transport=True cannot be combined with create_connection arguments {sorted(kwargs)}"
+            )
+        use_fast = False
 
     def protocol_factory() -> WSProtocol:
         return WSProtocol(
@@ -183,8 +226,28 @@ async def ws_connect(
             made = await made
         sock = made
 
+    async def connect_fast() -> WSProtocol:
+        conn = sock
+        if conn is None:
+            conn = await _open_socket(loop, parsed.host, parsed.port)
+        else:
+            conn.setblocking(False)
+            try:
+                conn.getpeername()
+            except OSError:
+                await loop.sock_connect(conn, (parsed.host, parsed.port))
+        try:
+            protocol = protocol_factory()
+            SocketTransport(loop, conn, protocol).start()
+        except BaseException:
+            conn.close()
+            raise
+        return protocol
+
     async def connect() -> tuple[WSTransport, WSListener]:
-        if sock is not None:
+        if use_fast:
+            protocol = await connect_fast()
+        elif sock is not None:
             try:
                 sock.getpeername()
             except OSError:
@@ -235,6 +298,7 @@ async def ws_create_server(
     validate_utf8: bool = True,
     max_head_size: int = _handshake.DEFAULT_MAX_HEAD_SIZE,
     permessage_deflate: bool | WSDeflateOptions = False,
+    fast_transport: bool | None = None,
     **kwargs: Any,
 ) -> asyncio.Server:
     """Start a WebSocket server on ``host``:``port`` (``ssl_context`` for TLS).
@@ -247,6 +311,11 @@ async def ws_create_server(
     ``max_head_size`` get 431. ``permessage_deflate`` (True or a :class:`WSDeflateOptions`) accepts the
     first permessage-deflate offer it can honour. The other options are those of :func:`ws_connect`;
     ``**kwargs`` go to ``loop.create_server``.
+
+    ``fast_transport`` (plain TCP only; None picks the default, see :func:`ws_connect`) runs the connections on
+    picows' own socket transport: the server then listens and accepts itself and returns a ``WSServer``, an
+    asyncio.Server subclass; of ``**kwargs`` it accepts only ``backlog``, ``reuse_address``,
+    ``reuse_port`` and ``start_serving``.
     """
     if "ssl" in kwargs:
         raise TypeError("ws_create_server does not take 'ssl'; use ssl_context")
@@ -274,4 +343,19 @@ async def ws_create_server(
             deflate_options=deflate_options,
         )
 
+    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and ssl_context is None
+    unsupported = set(kwargs) - {"backlog", "reuse_address", "reuse_port", "start_serving"}
+    if use_fast and unsupported:
+        if fast_transport:
+            raise TypeError(
+                f"fast_transport=True cannot be combined with create_server arguments {sorted(unsupported)}"
+            )
+        use_fast = False
+    if use_fast:
+        start_serving = kwargs.pop("start_serving", True)
+        sockets = await open_listening_sockets(loop, host, port, **kwargs)
+        server = WSServer(loop, sockets, protocol_factory)
+        if start_serving:
+            await server.start_serving()
+        return server
     return await loop.create_server(protocol_factory, host, port, ssl=ssl_context, **kwargs)

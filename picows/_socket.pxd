@@ -1,0 +1,47 @@
+# A plain-TCP asyncio transport driven by loop.add_reader/add_writer, with a C-level protocol interface:
+# the transport recv()s straight into the protocol's buffer and calls it without Python calls or memoryviews.
+# The protocol side (StreamProtocol) is subclassed by the engine's _WSProtocol.
+
+
+cdef class StreamProtocol:
+    # Where the next recv() may write, and how many bytes fit there.
+    cdef char* get_read_ptr(self, Py_ssize_t* size) except NULL
+    # `n` bytes were written at the pointer get_read_ptr returned.
+    cdef int on_data(self, Py_ssize_t n) except -1
+    cdef on_connection_made(self, transport)
+    # The peer closed its side: the transport closes after this returns.
+    cdef on_eof(self)
+    # Called exactly once, from the loop, after the socket is gone (exc None for a clean close).
+    cdef on_connection_lost(self, exc)
+    cdef on_pause_writing(self)
+    cdef on_resume_writing(self)
+
+
+cdef class SocketTransport:
+    cdef:
+        object _sock
+        int _fd
+        object _loop
+        StreamProtocol _protocol
+        dict _extra
+        # Bytes not yet accepted by the kernel: _wbuf[_woff:].
+        bytearray _wbuf
+        bint _writer_added
+        bint _reading
+        bint _closing
+        bint _lost_scheduled
+        bint _protocol_paused
+        Py_ssize_t _high
+        Py_ssize_t _low
+        object _on_readable_cb
+        object _on_writable_cb
+
+    cdef int write_c(self, const char* data, Py_ssize_t size) except -1
+    cdef _start_reading(self)
+    cdef _stop_reading(self)
+    cdef _buffer(self, const char* data, Py_ssize_t size)
+    cdef _maybe_pause(self)
+    cdef _maybe_resume(self)
+    cdef _schedule_lost(self, exc)
+    cdef _force_close(self, exc)
+    cdef _fatal_error(self, exc, str message)

@@ -1,0 +1,351 @@
+# cython: freethreading_compatible = False
+"""A plain-TCP transport for the engine, driven by ``loop.add_reader`` / ``loop.add_writer``.
+
+asyncio's and uvloop's stream transports talk to a BufferedProtocol through Python calls: ``get_buffer()`` returning
+a fresh memoryview and ``buffer_updated()`` for every read, and a generic write path for every send. For small
+messages that machinery costs more than the WebSocket work itself. SocketTransport instead ``recv()``s straight into
+the protocol's buffer and calls the protocol through C (StreamProtocol), and ``send()``s at once from write(),
+buffering only what the kernel did not take. It works on any loop that implements add_reader/add_writer (asyncio's
+selector loops and uvloop). It speaks plain TCP only: TLS stays on asyncio's SSL transport.
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.errno cimport errno, EAGAIN, EINTR
+from libc.string cimport strerror
+
+import socket
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t c_recv "recv" (int fd, void* buf, size_t n, int flags)
+    ssize_t c_send "send" (int fd, const void* buf, size_t n, int flags)
+    int MSG_NOSIGNAL
+
+cdef extern from "<errno.h>":
+    int EWOULDBLOCK
+
+__all__ = ["SocketTransport", "StreamProtocol"]
+
+# The defaults of asyncio's transports.
+cdef Py_ssize_t DEFAULT_HIGH_WATER = 64 * 1024
+
+
+cdef inline object _os_error(int err):
+    # OSError(errno, msg) picks the matching subclass (ConnectionResetError, BrokenPipeError, ...).
+    return OSError(err, strerror(err).decode("utf-8", "replace"))
+
+
+@cython.auto_pickle(False)
+cdef class StreamProtocol:
+    """The C-level protocol interface SocketTransport drives; subclass it in Cython and override every method."""
+
+    cdef char* get_read_ptr(self, Py_ssize_t* size) except NULL:
+        raise NotImplementedError("StreamProtocol subclasses must implement get_read_ptr")
+
+    cdef int on_data(self, Py_ssize_t n) except -1:
+        raise NotImplementedError("StreamProtocol subclasses must implement on_data")
+
+    cdef on_connection_made(self, transport):
+        pass
+
+    cdef on_eof(self):
+        pass
+
+    cdef on_connection_lost(self, exc):
+        pass
+
+    cdef on_pause_writing(self):
+        pass
+
+    cdef on_resume_writing(self):
+        pass
+
+
+@cython.auto_pickle(False)
+cdef class SocketTransport:
+    """An asyncio.Transport-like object over a connected, non-blocking TCP socket.
+
+    It implements the part of asyncio.Transport that picows uses: write, writelines, close, abort, is_closing,
+    get_extra_info, pause_reading/resume_reading/is_reading, the write-buffer limits and get/set_protocol.
+    """
+
+    def __init__(self, loop, sock, StreamProtocol protocol not None):
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"SocketTransport needs a stream socket, got {sock!r}")
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Like asyncio's TCP transports: small WebSocket frames must not wait for Nagle's algorithm.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._loop = loop
+        self._protocol = protocol
+        self._wbuf = bytearray()
+        self._high = DEFAULT_HIGH_WATER
+        self._low = DEFAULT_HIGH_WATER // 4
+        self._extra = {"socket": sock, "sslcontext": None}
+        for key, getter in (("sockname", sock.getsockname), ("peername", sock.getpeername)):
+            try:
+                self._extra[key] = getter()
+            except OSError:
+                self._extra[key] = None
+        # Bound once: add_reader/add_writer get the same objects every time.
+        self._on_readable_cb = self._on_readable
+        self._on_writable_cb = self._on_writable
+
+    def start(self):
+        """Tell the protocol it is connected (connection_made) and start reading."""
+        self._protocol.on_connection_made(self)
+        if not self._closing:
+            self._start_reading()
+
+    # ---- reading ---------------------------------------------------------------------------------------------
+
+    cdef _start_reading(self):
+        if not self._reading:
+            self._loop.add_reader(self._fd, self._on_readable_cb)
+            self._reading = True
+
+    cdef _stop_reading(self):
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def _on_readable(self):
+        cdef Py_ssize_t size
+        cdef ssize_t n
+        cdef char* ptr
+        cdef int err
+        if self._closing:
+            return
+        try:
+            ptr = self._protocol.get_read_ptr(&size)
+            n = c_recv(self._fd, ptr, <size_t>size, 0)
+            if n > 0:
+                self._protocol.on_data(n)
+                return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "fatal error in the protocol's data callback")
+            return
+        if n == 0:
+            try:
+                self._protocol.on_eof()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "fatal error in the protocol's eof callback")
+                return
+            self.close()
+            return
+        err = errno
+        if err == EAGAIN or err == EWOULDBLOCK or err == EINTR:
+            return
+        self._fatal_error(_os_error(err), "fatal read error on the socket")
+
+    def pause_reading(self):
+        """Stop calling the protocol with data until resume_reading()."""
+        if not self._closing:
+            self._stop_reading()
+
+    def resume_reading(self):
+        """Undo pause_reading()."""
+        if not self._closing:
+            self._start_reading()
+
+    def is_reading(self):
+        """True unless reading is paused or the transport is closing."""
+        return self._reading
+
+    # ---- writing ---------------------------------------------------------------------------------------------
+
+    cdef int write_c(self, const char* data, Py_ssize_t size) except -1:
+        """Send ``size`` bytes now; what the kernel does not take is copied into the write buffer."""
+        cdef ssize_t n
+        cdef int err
+        if size <= 0 or self._lost_scheduled:
+            # Like asyncio: writes after the connection was dropped are ignored.
+            return 0
+        if PyByteArray_GET_SIZE(self._wbuf) == 0:
+            n = c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL)
+            if n == size:
+                return 0
+            if n < 0:
+                err = errno
+                if err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
+                    self._fatal_error(_os_error(err), "fatal write error on the socket")
+                    return 0
+                n = 0
+            self._buffer(data + n, size - n)
+            self._loop.add_writer(self._fd, self._on_writable_cb)
+            self._writer_added = True
+        else:
+            self._buffer(data, size)
+        self._maybe_pause()
+        return 0
+
+    cdef _buffer(self, const char* data, Py_ssize_t size):
+        self._wbuf.extend((<char*>data)[:size])
+
+    def write(self, data):
+        """Write a bytes-like object: sent at once if the kernel takes it, else buffered."""
+        cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            self.write_c(<const char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    def writelines(self, list_of_data):
+        """Write several bytes-like objects with one send()."""
+        self.write(b"".join(list_of_data))
+
+    def can_write_eof(self):
+        """Half-closing is not supported: always False."""
+        return False
+
+    def write_eof(self):
+        """Not supported: picows never half-closes a WebSocket connection."""
+        raise NotImplementedError("SocketTransport does not support write_eof()")
+
+    def _on_writable(self):
+        cdef ssize_t n
+        cdef int err
+        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self._wbuf)
+        if self._lost_scheduled:
+            return
+        if size:
+            n = c_send(self._fd, PyByteArray_AS_STRING(self._wbuf), <size_t>size, MSG_NOSIGNAL)
+            if n < 0:
+                err = errno
+                if err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
+                    self._fatal_error(_os_error(err), "fatal write error on the socket")
+                return
+            if n:
+                # bytearray drops a prefix in O(1): it only moves its start pointer.
+                del self._wbuf[:n]
+        if PyByteArray_GET_SIZE(self._wbuf) == 0:
+            self._loop.remove_writer(self._fd)
+            self._writer_added = False
+        self._maybe_resume()
+        if self._closing and PyByteArray_GET_SIZE(self._wbuf) == 0:
+            self._schedule_lost(None)
+
+    cdef _maybe_pause(self):
+        if self._protocol_paused or PyByteArray_GET_SIZE(self._wbuf) <= self._high:
+            return
+        self._protocol_paused = True
+        try:
+            self._protocol.on_pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({"message": "protocol.pause_writing() failed", "exception": exc,
+                                               "transport": self, "protocol": self._protocol})
+
+    cdef _maybe_resume(self):
+        if not self._protocol_paused or PyByteArray_GET_SIZE(self._wbuf) > self._low:
+            return
+        self._protocol_paused = False
+        try:
+            self._protocol.on_resume_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({"message": "protocol.resume_writing() failed", "exception": exc,
+                                               "transport": self, "protocol": self._protocol})
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        """Set the write buffer's high and low water marks (defaults 64 KiB and a quarter of high)."""
+        if high is None:
+            high = DEFAULT_HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high = high
+        self._low = low
+        self._maybe_pause()
+
+    def get_write_buffer_limits(self):
+        """Return ``(low, high)``."""
+        return (self._low, self._high)
+
+    def get_write_buffer_size(self):
+        """Bytes written but not yet accepted by the kernel."""
+        return PyByteArray_GET_SIZE(self._wbuf)
+
+    # ---- closing ---------------------------------------------------------------------------------------------
+
+    def is_closing(self):
+        """True once close() or abort() was called or the connection broke."""
+        return self._closing
+
+    def close(self):
+        """Stop reading, flush the write buffer, then close the socket and call connection_lost(None)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if PyByteArray_GET_SIZE(self._wbuf) == 0:
+            self._schedule_lost(None)
+
+    def abort(self):
+        """Close at once, dropping the write buffer; connection_lost(None) follows from the loop."""
+        self._force_close(None)
+
+    cdef _force_close(self, exc):
+        if self._lost_scheduled:
+            return
+        if self._writer_added:
+            self._loop.remove_writer(self._fd)
+            self._writer_added = False
+        del self._wbuf[:]
+        self._closing = True
+        self._stop_reading()
+        self._schedule_lost(exc)
+
+    cdef _schedule_lost(self, exc):
+        if self._lost_scheduled:
+            return
+        self._lost_scheduled = True
+        if self._writer_added:
+            self._loop.remove_writer(self._fd)
+            self._writer_added = False
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc):
+        protocol = self._protocol
+        try:
+            protocol.on_connection_lost(exc)
+        finally:
+            self._sock.close()
+            self._fd = -1
+
+    cdef _fatal_error(self, exc, str message):
+        # A peer that vanished is routine: only other errors reach the loop's exception handler.
+        if not isinstance(exc, OSError) or not isinstance(exc, (BrokenPipeError, ConnectionResetError,
+                                                                 ConnectionAbortedError, TimeoutError)):
+            self._loop.call_exception_handler({"message": message, "exception": exc, "transport": self,
+                                               "protocol": self._protocol})
+        self._force_close(exc)
+
+    # ---- the rest of asyncio.BaseTransport -------------------------------------------------------------------
+
+    def get_extra_info(self, name, default=None):
+        """'socket', 'sockname', 'peername'; 'sslcontext' is None (plain TCP)."""
+        return self._extra.get(name, default)
+
+    def get_protocol(self):
+        """The StreamProtocol this transport drives."""
+        return self._protocol
+
+    def set_protocol(self, StreamProtocol protocol not None):
+        """Switch to another StreamProtocol."""
+        self._protocol = protocol
+
+    def __repr__(self):
+        state = "closing" if self._closing else "open"
+        return f"<SocketTransport fd={self._fd} {state} buffered={PyByteArray_GET_SIZE(self._wbuf)}>"

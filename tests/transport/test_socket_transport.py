@@ -1,0 +1,321 @@
+"""picows' own plain-TCP transport (picows._socket.SocketTransport), used by ws_connect(fast_transport=True).
+
+Every test runs under the asyncio loop and under uvloop (tests/conftest.py): SocketTransport only needs
+loop.add_reader / loop.add_writer, which both provide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+
+import pytest
+
+import picows
+from picows import WSListener, WSMsgType, WSTransport
+from picows._socket import SocketTransport
+from tests.utils import WAIT, RecordingListener, bounded, raw_server, raw_server_handshake, ws_server
+
+
+async def fast_connect(
+    url: str, factory: type[WSListener] = RecordingListener, **kwargs: object
+) -> tuple[WSTransport, RecordingListener]:
+    transport, listener = await bounded(picows.ws_connect(factory, url, fast_transport=True, **kwargs))  # type: ignore[arg-type]
+    assert isinstance(listener, RecordingListener)
+    assert isinstance(transport.underlying_transport, SocketTransport)
+    return transport, listener
+
+
+async def test_echo_and_close_handshake() -> None:
+    async with ws_server() as server:
+        transport, client = await fast_connect(server.url())
+        for i in range(50):
+            transport.send(WSMsgType.BINARY, bytes([i]) * (i * 37))
+        frames = await client.wait_frames(50)
+        assert [f[3] for f in frames] == [bytes([i]) * (i * 37) for i in range(50)]
+        transport.send_close(picows.WSCloseCode.OK, "bye")
+        await bounded(transport.wait_disconnected())
+        assert client.disconnected.is_set()
+        handshake = transport.close_handshake
+        assert handshake is not None and handshake.recv is not None
+        assert handshake.recv.code == picows.WSCloseCode.OK
+
+
+async def test_large_message_in_both_directions() -> None:
+    payload = bytes(range(256)) * 40_000  # ~10 MB: many partial sends and reads
+    async with ws_server(max_frame_size=2**25) as server:
+        transport, client = await fast_connect(server.url(), max_frame_size=2**25)
+        transport.send(WSMsgType.BINARY, payload)
+        frames = await client.wait_frames(1)
+        assert frames[0][3] == payload
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+
+
+async def test_extra_info_and_transport_interface() -> None:
+    async with ws_server() as server:
+        transport, _ = await fast_connect(server.url())
+        under = transport.underlying_transport
+        assert isinstance(under, SocketTransport)
+        assert under.get_extra_info("sslcontext") is None
+        assert under.get_extra_info("peername") == ("127.0.0.1", server.port)
+        assert under.get_extra_info("sockname")[0] == "127.0.0.1"
+        sock = under.get_extra_info("socket")
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert under.get_extra_info("nonexistent", 42) == 42
+        assert under.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
+        under.set_write_buffer_limits(high=1000)
+        assert under.get_write_buffer_limits() == (250, 1000)
+        with pytest.raises(ValueError):
+            under.set_write_buffer_limits(high=10, low=20)
+        assert under.get_write_buffer_size() == 0
+        assert under.is_reading() and not under.is_closing()
+        under.pause_reading()
+        assert not under.is_reading()
+        under.resume_reading()
+        assert under.is_reading()
+        assert under.get_protocol() is not None
+        assert not transport.is_secure
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+        assert under.is_closing()
+        assert sock.fileno() == -1  # closed once connection_lost ran
+
+
+async def test_pause_and_resume_writing_reach_listener() -> None:
+    events: list[str] = []
+
+    class Flooder(RecordingListener):
+        def pause_writing(self) -> None:
+            events.append("pause")
+
+        def resume_writing(self) -> None:
+            events.append("resume")
+
+    async with ws_server(max_frame_size=2**25) as server:
+        transport, client = await fast_connect(server.url(), Flooder)
+        peer = await server.first_listener()
+        assert peer.transport is not None  # type: ignore[attr-defined]
+        peer.transport.underlying_transport.pause_reading()  # type: ignore[attr-defined]
+        chunk = b"f" * 65536
+        for _ in range(128):  # 8 MiB to a peer that does not read
+            transport.send(WSMsgType.BINARY, chunk)
+        assert events == ["pause"]
+        assert transport.underlying_transport.get_write_buffer_size() > 64 * 1024
+        peer.transport.underlying_transport.resume_reading()  # type: ignore[attr-defined]
+        await bounded(client.wait_frames(128))
+        assert events == ["pause", "resume"]
+        assert transport.underlying_transport.get_write_buffer_size() == 0
+        transport.disconnect()
+
+
+async def test_graceful_disconnect_flushes_the_write_buffer() -> None:
+    async with ws_server(RecordingListener, max_frame_size=2**25) as server:
+        transport, _ = await fast_connect(server.url())
+        payload = b"z" * (4 * 1024 * 1024)
+        transport.send(WSMsgType.BINARY, payload)
+        assert transport.underlying_transport.get_write_buffer_size() > 0
+        transport.disconnect()  # graceful: the buffered bytes still go out
+        await bounded(transport.wait_disconnected())
+        peer = await server.first_listener()
+        assert isinstance(peer, RecordingListener)
+        await peer.wait_frames(1)
+        assert peer.frames[0][3] == payload
+
+
+async def test_abort_drops_the_buffer_and_disconnects_once() -> None:
+    calls: list[str] = []
+
+    class Counting(RecordingListener):
+        def on_ws_disconnected(self, transport: WSTransport) -> None:
+            calls.append("disconnected")
+            super().on_ws_disconnected(transport)
+
+    async with ws_server(RecordingListener, max_frame_size=2**25) as server:
+        transport, _ = await fast_connect(server.url(), Counting)
+        transport.send(WSMsgType.BINARY, b"a" * (4 * 1024 * 1024))
+        transport.disconnect(graceful=False)
+        transport.disconnect(graceful=False)
+        assert transport.underlying_transport.get_write_buffer_size() == 0
+        await bounded(transport.wait_disconnected())
+        await asyncio.sleep(0.05)
+        assert calls == ["disconnected"]
+        # Writes after the connection is gone are dropped silently, like asyncio's transports do.
+        transport.underlying_transport.write(b"ignored")
+
+
+async def test_peer_closing_tcp_without_close_frame() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw_server_handshake(reader, writer)
+        writer.write(b"\x82\x02hi")
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(handler) as port:
+        transport, client = await fast_connect(f"ws://127.0.0.1:{port}/")
+        await bounded(transport.wait_disconnected())
+        assert client.frames == [(WSMsgType.BINARY, True, False, b"hi")]
+        assert client.disconnected.is_set()
+        assert transport.is_disconnected
+
+
+async def test_connection_reset_by_peer() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw_server_handshake(reader, writer)
+        await reader.read(10)
+        sock = writer.get_extra_info("socket")
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async with raw_server(handler) as port:
+        transport, client = await fast_connect(f"ws://127.0.0.1:{port}/")
+        transport.send(WSMsgType.BINARY, b"trigger")
+        await bounded(transport.wait_disconnected())
+        assert client.disconnected.is_set()
+
+
+async def test_socket_factory_with_unconnected_socket() -> None:
+    made: list[socket.socket] = []
+
+    def factory(url: object) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        made.append(sock)
+        return sock
+
+    async with ws_server() as server:
+        transport, client = await fast_connect(server.url(), socket_factory=factory)
+        assert transport.underlying_transport.get_extra_info("socket") is made[0]
+        transport.send(WSMsgType.TEXT, "ok")
+        assert (await client.wait_frames(1))[0][3] == b"ok"
+        transport.disconnect()
+
+
+async def test_connect_refused_raises_and_closes_the_socket() -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with pytest.raises(ConnectionRefusedError):
+        await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/", fast_transport=True))
+
+
+async def test_kwargs_and_fast_transport_do_not_mix() -> None:
+    with pytest.raises(TypeError, match="fast_transport"):
+        await picows.ws_connect(
+            RecordingListener, "ws://127.0.0.1:1/", fast_transport=True, local_addr=("127.0.0.1", 0)
+        )
+
+
+async def test_wss_keeps_asyncio_ssl_transport(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    async with ws_server(ssl_context=server_ssl_context) as server:
+        transport, client = await bounded(
+            picows.ws_connect(
+                RecordingListener, server.url(secure=True), ssl_context=client_ssl_context, fast_transport=True
+            )
+        )
+        assert not isinstance(transport.underlying_transport, SocketTransport)
+        assert transport.is_secure
+        transport.send(WSMsgType.TEXT, "tls")
+        assert isinstance(client, RecordingListener)
+        assert (await client.wait_frames(1))[0][3] == b"tls"
+        transport.disconnect()
+
+
+async def test_fast_transport_false_uses_the_loop_transport() -> None:
+    async with ws_server() as server:
+        transport, _ = await bounded(picows.ws_connect(RecordingListener, server.url(), fast_transport=False))
+        assert not isinstance(transport.underlying_transport, SocketTransport)
+        transport.disconnect()
+        await bounded(transport.wait_disconnected(), WAIT)
+
+
+# ---- the server side: ws_create_server(fast_transport=True) ---------------------------------------------------
+
+
+async def test_fast_server_echoes_and_uses_socket_transport() -> None:
+    from picows._fastserver import WSServer
+
+    async with ws_server(fast_transport=True) as server:
+        assert isinstance(server.server, WSServer)
+        assert isinstance(server.server, asyncio.Server)
+        assert server.server.is_serving()
+        for fast_client in (False, True):
+            transport, client = await bounded(
+                picows.ws_connect(RecordingListener, server.url(), fast_transport=fast_client)
+            )
+            assert isinstance(client, RecordingListener)
+            transport.send(WSMsgType.TEXT, "echo me")
+            assert (await client.wait_frames(1))[0][3] == b"echo me"
+            transport.disconnect()
+            await bounded(transport.wait_disconnected())
+        peer = server.listeners[0]
+        assert isinstance(peer, RecordingListener) and peer.transport is not None
+        assert isinstance(peer.transport.underlying_transport, SocketTransport)
+        assert peer.transport.underlying_transport.get_extra_info("sockname") == ("127.0.0.1", server.port)
+
+
+async def test_fast_server_lifecycle() -> None:
+    server = await picows.ws_create_server(
+        lambda request: RecordingListener(), "127.0.0.1", 0, fast_transport=True, start_serving=False
+    )
+    assert not server.is_serving()
+    port = server.sockets[0].getsockname()[1]
+    await server.start_serving()
+    assert server.is_serving()
+    serving = asyncio.ensure_future(server.serve_forever())
+    await asyncio.sleep(0)
+    transport, _ = await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/"))
+    serving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await serving
+    assert not server.is_serving() and server.sockets == ()
+    await bounded(server.wait_closed())
+    # Accepted connections outlive the listening socket, as with asyncio.Server.
+    assert not transport.is_disconnected
+    transport.disconnect()
+    await bounded(transport.wait_disconnected())
+    with pytest.raises(OSError):
+        await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/", fast_transport=True))
+
+
+async def test_fast_server_async_with_and_host_list() -> None:
+    server = await picows.ws_create_server(
+        lambda request: RecordingListener(), ["127.0.0.1", "localhost"], 0, fast_transport=True
+    )
+    async with server:
+        assert len(server.sockets) >= 1
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await bounded(picows.ws_connect(RecordingListener, f"ws://127.0.0.1:{port}/"))
+        transport.disconnect()
+    assert server.sockets == () and not server.is_serving()
+
+
+async def test_fast_server_refuses_unsupported_arguments_and_keeps_tls_on_asyncio(
+    server_ssl_context: ssl.SSLContext,
+) -> None:
+    from picows._fastserver import WSServer
+
+    with pytest.raises(TypeError, match="fast_transport"):
+        await picows.ws_create_server(
+            lambda request: RecordingListener(), "127.0.0.1", 0, fast_transport=True, family=socket.AF_INET
+        )
+    server = await picows.ws_create_server(
+        lambda request: RecordingListener(), "127.0.0.1", 0, ssl_context=server_ssl_context, fast_transport=True
+    )
+    assert not isinstance(server, WSServer)
+    server.close()
+    await bounded(server.wait_closed())
+
+
+async def test_fast_server_bind_conflict_raises() -> None:
+    async with ws_server(fast_transport=True) as server:
+        with pytest.raises(OSError, match="bind"):
+            await picows.ws_create_server(
+                lambda request: RecordingListener(), "127.0.0.1", server.port, fast_transport=True, reuse_address=False
+            )
