@@ -1,12 +1,23 @@
-# The connection layer: WSListener (the user's callbacks), WSTransport (sending, closing, pinging) and the
-# asyncio protocol that owns the read buffer and drives FrameReader. Public: a Cython listener can
+# The user-facing half of a connection: WSListener (the user's callbacks) and WSTransport (sending, closing,
+# pinging); picows._protocol drives them. Public: a Cython listener can
 #     from picows._transport cimport WSListener, WSTransport
 #     from picows._frame cimport WSFrame
 # and call transport.send_frame() / read frame fields without Python calls.
 
 from picows._frame cimport WSFrame, FrameReader
 from picows._deflate cimport Deflater
-from picows._socket cimport StreamProtocol, SocketTransport
+from picows._socket cimport SocketTransport
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+# How long (seconds) to wait for the peer's part of the close handshake before dropping the TCP connection.
+cdef enum:
+    CLOSE_TIMEOUT_S = 5
+
+
+cdef inline double _monotonic() noexcept:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 cdef class WSListener:
@@ -43,7 +54,8 @@ cdef class WSTransport:
         object _error
         object _rtt_future
         object _close_timer
-        _WSProtocol _protocol
+        # The _WSProtocol driving this connection (typed object: _protocol cimports this module, not back).
+        object _protocol
         # permessage-deflate: set once negotiated; data messages of compress_min_size bytes or more are compressed.
         Deflater _deflater
         bint _compressing
@@ -61,61 +73,4 @@ cdef class WSTransport:
     cpdef notify_user_specific_pong_received(self)
 
 
-cdef class _WSProtocol(StreamProtocol):
-    cdef:
-        FrameReader reader
-        WSTransport transport
-        WSListener listener
-        object on_frame_func
-        object listener_factory
-        bint is_client
-        int state
-        object loop
-        object logger
-
-        bint disconnect_on_exception
-        bint enable_auto_pong
-        bint enable_auto_ping
-        int auto_ping_strategy
-        double handshake_timeout
-        double auto_ping_idle_timeout
-        double auto_ping_reply_timeout
-        Py_ssize_t max_head_size
-        object extra_headers
-        object deflate_options
-
-        # Handshake.
-        object handshake_timer
-        object handshake_future
-        object url
-        object key
-        object client_request
-        object pending_response
-        Py_ssize_t head_size
-        Py_ssize_t scanned
-        bint factory_pending
-
-        # Auto-ping: the monotonic time of the last read, and the timers.
-        double last_read_time
-        bint waiting_pong
-        object ping_timer
-        object pong_timer
-        bint failure_scheduled
-
-    cdef _process_frames(self)
-    cdef bint _handle_control_frame(self, WSFrame frame) except -1
-    cdef _deliver(self, WSFrame frame)
-    cdef _on_close_frame(self, WSFrame frame)
-    cdef _fail_connection(self, int code, str message)
-    cdef _on_listener_exception(self, exc)
-    cdef _pong_received(self)
-    cdef _start_auto_ping(self)
-    cdef bint _is_pong(self, WSFrame frame) except -1
-    cdef _find_head(self)
-    cdef _reject(self, rejection)
-    cdef _send_and_close(self, response)
-    cdef _collect_error_body(self, bint eof)
-    cdef _fail_client_handshake(self, exc)
-    cdef _fail_client_handshake_on_eof(self, exc)
-    cdef _open(self, listener)
-    cdef _enable_deflate(self, params)
+cdef WSTransport new_transport(object protocol, transport, bint is_client, loop, logger)

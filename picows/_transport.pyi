@@ -1,17 +1,16 @@
-"""The asyncio side of the engine: WSListener, WSTransport and the protocol asyncio drives."""
+"""The user-facing half of a connection: WSListener (the callbacks) and WSTransport (sending, closing, pinging)."""
 
 import asyncio
-import logging
 from typing import Any, Final
 
 from typing_extensions import disjoint_base
 
 from picows._frame import WSFrame
-from picows._socket import SocketTransport, StreamProtocol
+from picows._socket import SocketTransport
 from picows.enums import WSCloseCode, WSMsgType
 from picows.upgrade import WSUpgradeRequest, WSUpgradeResponse
 
-__all__ = ["WSListener", "WSTransport", "WSCloseInfo", "WSCloseHandshake", "WSProtocol", "WSBuffer", "PICOWS_DEBUG_LL"]
+__all__ = ["WSListener", "WSTransport", "WSCloseInfo", "WSCloseHandshake", "WSBuffer", "PICOWS_DEBUG_LL"]
 
 PICOWS_DEBUG_LL: Final[int]
 
@@ -30,9 +29,7 @@ class WSCloseHandshake:
     recv: WSCloseInfo | None
     sent: WSCloseInfo | None
     recv_then_sent: bool
-    def __init__(
-        self, recv: WSCloseInfo | None, sent: WSCloseInfo | None, recv_then_sent: bool
-    ) -> None: ...
+    def __init__(self, recv: WSCloseInfo | None, sent: WSCloseInfo | None, recv_then_sent: bool) -> None: ...
 
 @disjoint_base
 class WSListener:
@@ -74,9 +71,7 @@ class WSTransport:
     def is_disconnected(self) -> bool: ...
     @property
     def close_handshake(self) -> WSCloseHandshake | None: ...
-    def send(
-        self, msg_type: WSMsgType, message: WSBuffer | None, fin: bool = True, rsv1: bool = False
-    ) -> None:
+    def send(self, msg_type: WSMsgType, message: WSBuffer | None, fin: bool = True, rsv1: bool = False) -> None:
         """Send one frame."""
     def send_reuse_external_bytearray(
         self,
@@ -91,9 +86,7 @@ class WSTransport:
         """Send a PING frame."""
     def send_pong(self, message: WSBuffer | None = None) -> None:
         """Send a PONG frame."""
-    def send_close(
-        self, close_code: WSCloseCode | int = ..., close_message: WSBuffer | None = None
-    ) -> None:
+    def send_close(self, close_code: WSCloseCode | int = ..., close_message: WSBuffer | None = None) -> None:
         """Send a CLOSE frame, once."""
     def disconnect(self, graceful: bool = True) -> None:
         """Close the TCP connection."""
@@ -103,49 +96,3 @@ class WSTransport:
         """Ping ``rounds`` times and return the round trip times in seconds."""
     def notify_user_specific_pong_received(self) -> None:
         """Tell auto-ping that the application-level pong arrived."""
-
-@disjoint_base
-class _WSProtocol(StreamProtocol):
-    def __init__(
-        self,
-        listener_factory: Any,
-        is_client: bool,
-        *,
-        logger: logging.Logger,
-        disconnect_on_exception: bool = ...,
-        handshake_timeout: float | None = ...,
-        enable_auto_ping: bool = ...,
-        auto_ping_idle_timeout: float = ...,
-        auto_ping_reply_timeout: float = ...,
-        auto_ping_strategy: Any = ...,
-        enable_auto_pong: bool = ...,
-        max_frame_size: int = ...,
-        read_buffer_init_size: int = ...,
-        validate_utf8: bool = ...,
-        max_head_size: int = ...,
-        extra_headers: Any = ...,
-        url: Any = ...,
-        request: Any = ...,
-        key: Any = ...,
-        deflate_options: Any = ...,
-    ) -> None: ...
-    def connection_made(self, transport: Any) -> None: ...
-    def get_buffer(self, sizehint: int) -> memoryview: ...
-    def buffer_updated(self, nbytes: int) -> None: ...
-    def eof_received(self) -> None: ...
-    def pause_writing(self) -> None: ...
-    def resume_writing(self) -> None: ...
-    def connection_lost(self, exc: BaseException | None) -> None: ...
-    async def wait_handshake(self) -> tuple[WSTransport, WSListener]:
-        """Client side: wait for the handshake and return (transport, listener)."""
-
-class WSProtocol(_WSProtocol, asyncio.BufferedProtocol):
-    """The asyncio protocol object for one picows connection (internal)."""
-
-    def get_buffer(self, sizehint: int) -> memoryview: ...
-    def buffer_updated(self, nbytes: int) -> None: ...
-    def connection_made(self, transport: Any) -> None: ...
-    def connection_lost(self, exc: BaseException | None) -> None: ...
-    def eof_received(self) -> None: ...
-    def pause_writing(self) -> None: ...
-    def resume_writing(self) -> None: ...

@@ -14,8 +14,9 @@ from typing import Any, Union
 
 from picows import _handshake
 from picows._fastserver import WSServer, open_listening_sockets
+from picows._protocol import WSProtocol
 from picows._socket import SocketTransport
-from picows._transport import WSListener, WSProtocol, WSTransport
+from picows._transport import WSListener, WSTransport
 from picows.enums import WSAutoPingStrategy
 from picows.errors import WSHandshakeTimeoutError
 from picows.extensions import WSDeflateOptions, client_offer
