@@ -239,10 +239,11 @@ ServerFactory = Callable[[WSUpgradeRequest, list[CommandListener]], object]
 
 
 @asynccontextmanager
-async def picows_server(factory: ServerFactory | None = None) -> AsyncIterator[PicowsServer]:
+async def picows_server(factory: ServerFactory | None = None, deflate: bool = False) -> AsyncIterator[PicowsServer]:
     """Run a picows server on 127.0.0.1:0; by default every request gets a new CommandListener.
 
     ``factory(request, listeners)`` may route requests itself (and append the listeners it creates).
+    ``deflate`` accepts permessage-deflate offers.
     """
     listeners: list[CommandListener] = []
 
@@ -253,7 +254,9 @@ async def picows_server(factory: ServerFactory | None = None) -> AsyncIterator[P
         listeners.append(listener)
         return listener
 
-    server = await picows.ws_create_server(default_factory, "127.0.0.1", 0)  # type: ignore[arg-type]
+    server = await picows.ws_create_server(  # type: ignore[arg-type]
+        default_factory, "127.0.0.1", 0, permessage_deflate=deflate
+    )
     try:
         yield PicowsServer(server, listeners)
     finally:

@@ -12,6 +12,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from picows import WSMsgType, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from tests.interop._support import (
     CLIENT_CLOSE,
@@ -39,7 +41,8 @@ EXPECTED_CHECKS = [
 ]
 
 
-async def test_chromium_to_picows_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+async def test_chromium_to_picows_server(tmp_path: Path, deflate: bool) -> None:
     chromium = require_chromium()
     page = (PEERS_DIR / "browser_page.html").read_bytes()
     reports: list[Recorder] = []
@@ -58,7 +61,7 @@ async def test_chromium_to_picows_server(tmp_path: Path) -> None:
             return report
         return None  # 404, e.g. for /favicon.ico
 
-    async with picows_server(route) as server:
+    async with picows_server(route, deflate=deflate) as server:
         stderr_path = tmp_path / "chromium-stderr.txt"
         with stderr_path.open("wb") as stderr:
             profile = f"--user-data-dir={tmp_path / 'profile'}"
@@ -80,6 +83,10 @@ async def test_chromium_to_picows_server(tmp_path: Path) -> None:
         # picows' side of the same conversations.
         assert len(server.listeners) == 2, "the page opens two WebSockets to /ws"
         first, second = server.listeners
+        assert first.transport is not None
+        extensions = first.transport.response.headers.get("Sec-WebSocket-Extensions", "")
+        # Chromium always offers permessage-deflate; the server takes it only when asked to.
+        assert extensions.startswith("permessage-deflate") == deflate, extensions
         assert first.close_frames() == [CLIENT_CLOSE]
         assert (WSMsgType.PONG, True, PROBE) in first.frames
         assert second.transport is not None

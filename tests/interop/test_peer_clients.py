@@ -152,3 +152,25 @@ async def test_peer_client_to_picows_server(peer_name: str, check: str) -> None:
             await CHECKS[check](peer, server)
         finally:
             await peer.aclose()
+
+
+@pytest.mark.parametrize("peer_name", ["websockets", "node-ws"])
+async def test_compressing_peer_client_to_picows_server(peer_name: str) -> None:
+    """websockets and Node's ws offer permessage-deflate by default; with the server accepting it, the same
+    messages (text, binary, empty, 4 MiB both types, fragments from the peer) go through compressed."""
+    peer = PEER_CLIENTS[peer_name]()
+    async with picows_server(deflate=True) as server:
+        try:
+            await peer.connect(server.url(), observe_pongs=False)
+            await check_text(peer, server)
+            listener = await server.listener()
+            assert listener.transport is not None
+            extensions = listener.transport.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert extensions.startswith("permessage-deflate"), extensions
+            await peer.send(BINARY)
+            assert await peer.recv() == BINARY
+            await check_large(peer, server)
+            await peer.send_fragments(FRAGMENTS)
+            assert await peer.recv() == FRAGMENTED_TEXT
+        finally:
+            await peer.aclose()
