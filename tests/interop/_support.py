@@ -254,8 +254,11 @@ async def picows_server(factory: ServerFactory | None = None, deflate: bool = Fa
         listeners.append(listener)
         return listener
 
-    server = await picows.ws_create_server(  # type: ignore[arg-type]
-        default_factory, "127.0.0.1", 0, permessage_deflate=deflate
+    server = await picows.ws_create_server(
+        default_factory,  # type: ignore[arg-type]
+        "127.0.0.1",
+        0,
+        permessage_deflate=deflate,
     )
     try:
         yield PicowsServer(server, listeners)
