@@ -34,10 +34,10 @@ directives = {
 C_KERNELS = ["picows/_mask.c", "picows/_utf8.c"]
 
 
-def ext(name: str, *sources: str) -> Extension:
+def ext(name: str, *sources: str, suffix: str = ".pyx") -> Extension:
     return Extension(
         name,
-        [name.replace(".", "/") + ".pyx", *sources],
+        [name.replace(".", "/") + suffix, *sources],
         include_dirs=["picows"],
         extra_compile_args=cflags,
         libraries=["z"] if name == "picows._deflate" else [],
@@ -53,6 +53,13 @@ extensions = [
 ]
 if os.path.exists("picows/_deflate.pyx"):
     extensions.append(ext("picows._deflate"))
+# The high-level API is plain typed Python; its per-message path is also compiled (Cython pure-Python mode,
+# declarations in the .pxd beside each .py). Without the build the .py files run as they are.
+extensions += [
+    ext("picows.highlevel.messages", suffix=".py"),
+    ext("picows.highlevel._listener", suffix=".py"),
+    ext("picows.highlevel._ready", suffix=".py"),
+]
 
 setup(
     ext_modules=cythonize(

@@ -28,7 +28,7 @@ cdef class WSFrame:
         char* payload_ptr
         readonly Py_ssize_t payload_size
         readonly Py_ssize_t tail_size
-        int opcode
+        readonly int opcode
         readonly bint fin
         readonly bint rsv1
         readonly bint last_in_buffer

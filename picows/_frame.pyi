@@ -15,6 +15,9 @@ class WSFrame:
     def msg_type(self) -> WSMsgType:
         """The frame's opcode."""
     @property
+    def opcode(self) -> int:
+        """The frame's opcode as a plain int (cheaper than ``msg_type`` where speed matters)."""
+    @property
     def fin(self) -> bool:
         """True for the last frame of a message."""
     @property

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The engine-facing half of a connection: a :class:`picows.WSListener`.
 
 This is the only module that reads :class:`picows.WSFrame` objects.  A frame
@@ -10,18 +11,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from picows import WSCloseCode
+from picows._frame import WSFrame
+from picows._transport import WSListener, WSTransport
 
 from .exceptions import PayloadTooBig
+from .messages import Assembler
 
 if TYPE_CHECKING:
     from .connection import Connection
 
-_TEXT = WSMsgType.TEXT
-_BINARY = WSMsgType.BINARY
-_CONTINUATION = WSMsgType.CONTINUATION
-_CLOSE = WSMsgType.CLOSE
-_PONG = WSMsgType.PONG
+# Plain ints: compared with frame.opcode, they compile to C comparisons.
+_TEXT = 1
+_BINARY = 2
+_CONTINUATION = 0
+_CLOSE = 8
+_PONG = 10
 
 
 class Listener(WSListener):
@@ -30,13 +35,13 @@ class Listener(WSListener):
     def __init__(self, connection: Connection) -> None:
         super().__init__()
         self.connection = connection
-        self.assembler = connection._assembler
+        self.assembler: Assembler = connection._assembler
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.connection._on_connected(transport)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        msg_type = frame.msg_type
+        msg_type: int = frame.opcode
         assembler = self.assembler
         try:
             if msg_type == _TEXT:

@@ -39,6 +39,7 @@ from .exceptions import (
     InvalidState,
     connection_closed,
 )
+from ._ready import READY
 from .messages import Assembler, Data, parse_limits
 
 __all__ = ["Connection", "State", "Request", "Response", "Data", "LoggerLike"]
@@ -262,7 +263,7 @@ class Connection:
                     self._rcvd_then_sent = bool(handshake.recv_then_sent)
         exc = connection_closed(self._close_rcvd, self._close_sent, self._rcvd_then_sent)
         self._closed_exc = exc
-        self._assembler.close(exc)
+        self._assembler.close(exc, isinstance(exc, ConnectionClosedOK))
         for handle in (self._keepalive_handle, self._keepalive_timeout_handle, self._close_timer):
             if handle is not None:
                 handle.cancel()
@@ -365,19 +366,17 @@ class Connection:
     def __aiter__(self) -> AsyncIterator[Data]:
         return self
 
-    async def __anext__(self) -> Data:
-        try:
-            return await self._assembler.get()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> Coroutine[Any, Any, Data]:
+        # The assembler's own coroutine ends the iteration on a normal close: one coroutine per message.
+        return self._assembler.get_next()
 
     # -- sending ------------------------------------------------------------
 
-    async def send(
+    def send(
         self,
         message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
         text: bool | None = None,
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         """Send a message.
 
         ``str`` goes as a text message, ``bytes``/``bytearray``/``memoryview``
@@ -388,10 +387,33 @@ class Connection:
         Returns at once while the write buffer is below ``write_limit``;
         otherwise waits until it drains below the low-water mark.
 
+        A ``str`` or bytes-like message is handed to the transport when
+        ``send()`` is called, and what it returns only waits for the write
+        buffer (it is an already finished coroutine in the common case).
+        Errors are raised when the result is awaited, as with a coroutine.
+
         Raises:
             ConnectionClosed: the connection is closed or closing.
             TypeError: ``message`` has an unsupported type.
         """
+        transport = self._transport
+        if self.state is _OPEN and self._fragmenting is None and not self._write_paused and transport is not None:
+            # Fast path: nothing to wait for before or (usually) after handing the frame over.
+            cls = type(message)
+            if cls is bytes or cls is bytearray or cls is memoryview:
+                transport.send(_TEXT if text else _BINARY, message)
+            elif cls is str:
+                transport.send(_BINARY if text is False else _TEXT, message)
+            else:
+                return self._send(message, text)
+            return self._drain() if self._write_paused else READY
+        return self._send(message, text)
+
+    async def _send(
+        self,
+        message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
+        text: bool | None,
+    ) -> None:
         if self.state is not _OPEN:
             raise self._connection_closed()
         if self._fragmenting is not None:

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Turn incoming data frames into messages for ``recv()``, with a bounded queue.
 
 :class:`Assembler` knows nothing about sockets: the listener feeds it complete
@@ -22,7 +23,6 @@ import asyncio
 import codecs
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
-from typing import Literal, overload
 
 from .exceptions import ConcurrencyError, PayloadTooBig
 
@@ -75,24 +75,6 @@ class Assembler:
             (complete messages are checked by the caller, before they are built).
     """
 
-    __slots__ = (
-        "_queue",
-        "_high",
-        "_low",
-        "_pause",
-        "_resume",
-        "paused",
-        "max_size",
-        "fragments",
-        "_text",
-        "_size",
-        "_waiter",
-        "_closed",
-        "_stream",
-        "_stream_done",
-        "_stream_discard",
-    )
-
     def __init__(
         self,
         high: float = 16,
@@ -115,7 +97,9 @@ class Assembler:
         self._text = False
         self._size = 0
         self._waiter: asyncio.Future[Data] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed: BaseException | None = None
+        self._clean_close = False
         # Streaming state: a deque of raw pieces while get_streaming() runs.
         self._stream: deque[Data] | None = None
         self._stream_done = False
@@ -183,24 +167,22 @@ class Assembler:
             payload = b"".join(fragments)
             self.put(payload.decode() if self._text else payload)
 
-    def close(self, exc: BaseException) -> None:
-        """End the stream of messages: once the queue is drained, consumers get ``exc``."""
+    def close(self, exc: BaseException, clean: bool = False) -> None:
+        """End the stream of messages: once the queue is drained, consumers get ``exc``.
+
+        ``clean`` marks a normal end: :meth:`get_next` then raises
+        :class:`StopAsyncIteration` instead of ``exc``.
+        """
         if self._closed is not None:
             return
         self._closed = exc
+        self._clean_close = clean
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
             waiter.set_exception(exc)
 
     # -- consumer side ------------------------------------------------------
-
-    @overload
-    async def get(self, decode: Literal[True]) -> str: ...
-    @overload
-    async def get(self, decode: Literal[False]) -> bytes: ...
-    @overload
-    async def get(self, decode: bool | None = None) -> Data: ...
 
     async def get(self, decode: bool | None = None) -> Data:
         """Return the next message, waiting for it if needed.
@@ -221,25 +203,55 @@ class Assembler:
                 self.paused = False
                 self._resume()
         else:
-            if self._waiter is not None or self._stream is not None:
-                raise ConcurrencyError("another coroutine is already waiting for the next message")
-            if self._closed is not None:
-                raise self._closed
-            waiter: asyncio.Future[Data] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
+            waiter = self._new_waiter()
             try:
                 message = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                    # The message arrived as we were cancelled: don't lose it.
-                    queue.appendleft(waiter.result())
+                self._cancelled(waiter)
                 raise
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
         if decode is None:
             return message
         return _convert(message, decode)
+
+    async def get_next(self) -> Data:
+        """Like :meth:`get`, for ``async for``: after a clean close, raise :class:`StopAsyncIteration`."""
+        queue = self._queue
+        if queue:
+            message = queue.popleft()
+            if self.paused and len(queue) <= self._low:
+                self.paused = False
+                self._resume()
+            return message
+        try:
+            waiter = self._new_waiter()
+            try:
+                return await waiter
+            except asyncio.CancelledError:
+                self._cancelled(waiter)
+                raise
+        except BaseException as exc:
+            if exc is self._closed and self._clean_close:
+                raise StopAsyncIteration from None
+            raise
+
+    def _new_waiter(self) -> asyncio.Future[Data]:
+        if self._waiter is not None or self._stream is not None:
+            raise ConcurrencyError("another coroutine is already waiting for the next message")
+        if self._closed is not None:
+            raise self._closed
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Data] = loop.create_future()
+        self._waiter = waiter
+        return waiter
+
+    def _cancelled(self, waiter: asyncio.Future[Data]) -> None:
+        if self._waiter is waiter:
+            self._waiter = None
+        elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            # The message arrived as we were cancelled: don't lose it.
+            self._queue.appendleft(waiter.result())
 
     def get_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data, None]:
         """Yield the pieces of the next message as they arrive.
@@ -289,7 +301,10 @@ class Assembler:
                     return
                 if self._closed is not None:
                     raise self._closed
-                waiter: asyncio.Future[Data] = asyncio.get_running_loop().create_future()
+                loop = self._loop
+                if loop is None:
+                    loop = self._loop = asyncio.get_running_loop()
+                waiter: asyncio.Future[Data] = loop.create_future()
                 self._waiter = waiter
                 try:
                     await waiter
