@@ -28,6 +28,8 @@ directives = {
     "initializedcheck": DEBUG,
     "nonecheck": DEBUG,
     "cdivision": True,
+    # No __test__ dict of docstring examples in compiled modules.
+    "autotestdict": False,
     "freethreading_compatible": False,
 }
 

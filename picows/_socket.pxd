@@ -27,6 +27,8 @@ cdef class SocketTransport:
         # Bytes not yet accepted by the kernel: _wbuf[_woff:].
         bytearray _wbuf
         bint _writer_added
+        # True while the protocol handles a read: small writes are gathered until it returns.
+        bint _corked
         bint _reading
         bint _closing
         bint _lost_scheduled
@@ -40,6 +42,7 @@ cdef class SocketTransport:
     cdef _start_reading(self)
     cdef _stop_reading(self)
     cdef _buffer(self, const char* data, Py_ssize_t size)
+    cdef _flush(self)
     cdef _maybe_pause(self)
     cdef _maybe_resume(self)
     cdef _schedule_lost(self, exc)

@@ -31,6 +31,7 @@ from typing import Any, Literal, overload
 
 from picows import WSCloseCode, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse
 
+from ._ready import READY
 from .exceptions import (
     Close,
     ConcurrencyError,
@@ -39,7 +40,6 @@ from .exceptions import (
     InvalidState,
     connection_closed,
 )
-from ._ready import READY
 from .messages import Assembler, Data, parse_limits
 
 __all__ = ["Connection", "State", "Request", "Response", "Data", "LoggerLike"]
@@ -399,10 +399,9 @@ class Connection:
         transport = self._transport
         if self.state is _OPEN and self._fragmenting is None and not self._write_paused and transport is not None:
             # Fast path: nothing to wait for before or (usually) after handing the frame over.
-            cls = type(message)
-            if cls is bytes or cls is bytearray or cls is memoryview:
+            if isinstance(message, (bytes, bytearray, memoryview)):
                 transport.send(_TEXT if text else _BINARY, message)
-            elif cls is str:
+            elif isinstance(message, str):
                 transport.send(_BINARY if text is False else _TEXT, message)
             else:
                 return self._send(message, text)

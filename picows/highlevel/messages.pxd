@@ -24,4 +24,3 @@ cdef class Assembler:
     cpdef put(self, message)
     cpdef put_fragment(self, bytes data, text, bint fin)
     cpdef close(self, exc, bint clean=*)
-    cdef _stream_put(self, piece, bint last)

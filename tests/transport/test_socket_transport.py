@@ -15,6 +15,7 @@ import pytest
 
 import picows
 from picows import WSListener, WSMsgType, WSTransport
+from picows._frame import encode_frame
 from picows._socket import SocketTransport
 from tests.utils import WAIT, RecordingListener, bounded, raw_server, raw_server_handshake, ws_server
 
@@ -319,3 +320,45 @@ async def test_fast_server_bind_conflict_raises() -> None:
             await picows.ws_create_server(
                 lambda request: RecordingListener(), "127.0.0.1", server.port, fast_transport=True, reuse_address=False
             )
+
+
+class _BufferProbe(WSListener):
+    """Echoes data frames and records the transport's write-buffer size right after each echo."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffered: list[int] = []
+        self.transport: WSTransport | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type == WSMsgType.BINARY:
+            transport.send(WSMsgType.BINARY, frame.get_payload_as_bytes())
+            self.buffered.append(transport.underlying_transport.get_write_buffer_size())
+
+
+async def test_writes_made_while_handling_a_read_go_out_together_and_in_order() -> None:
+    # 60 frames arrive in one read: the echoes are gathered and sent with one send() when the callbacks return,
+    # except a frame too large to be worth copying, which flushes what was gathered and goes at once.
+    payloads = [bytes([i]) * (20_000 if i == 30 else 100 + i) for i in range(60)]
+    batch = b"".join(encode_frame(WSMsgType.BINARY, p, mask_key=b"\x01\x02\x03\x04") for p in payloads)
+    async with ws_server(_BufferProbe, fast_transport=True, max_frame_size=2**20) as server:
+        transport, client = await fast_connect(server.url(), max_frame_size=2**20)
+        await asyncio.sleep(0.05)
+        transport.underlying_transport.write(batch)
+        frames = await client.wait_frames(60)
+        assert [f[3] for f in frames] == payloads
+        probe = server.listeners[0]
+        assert isinstance(probe, _BufferProbe)
+        assert len(probe.buffered) == 60
+        # While corked the echoes accumulate: the buffer holds the 2nd echo on top of the 1st, and so on.
+        assert probe.buffered[1] > probe.buffered[0] > 0
+        assert probe.buffered[30] == 0  # the large echo flushed everything and went straight out
+        assert probe.transport is not None
+        assert isinstance(probe.transport.underlying_transport, SocketTransport)
+        assert probe.transport.underlying_transport.get_write_buffer_size() == 0  # flushed when the read was done
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+
