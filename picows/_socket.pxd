@@ -39,6 +39,7 @@ cdef class SocketTransport:
         object _on_writable_cb
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1
+    cdef char* reserve_c(self, Py_ssize_t size) except? NULL
     cdef _start_reading(self)
     cdef _stop_reading(self)
     cdef _buffer(self, const char* data, Py_ssize_t size)

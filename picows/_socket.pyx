@@ -11,7 +11,7 @@ selector loops and uvloop). It speaks plain TCP only: TLS stays on asyncio's SSL
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from libc.errno cimport errno, EAGAIN, EINTR
 from libc.string cimport strerror
 
@@ -211,6 +211,20 @@ cdef class SocketTransport:
         self._writer_added = True
         self._maybe_pause()
         return 0
+
+    cdef char* reserve_c(self, Py_ssize_t size) except? NULL:
+        """While corked, make room for ``size`` bytes at the end of the gathered writes and return where they go.
+
+        The caller must fill all ``size`` bytes before anything else writes. Returns NULL (no exception) when this
+        write should take write_c() instead: not corked, too large, or the kernel is already behind. A frame
+        built in place skips the temporary bytes object and the copy that write_c() would make.
+        """
+        cdef Py_ssize_t pending = PyByteArray_GET_SIZE(self._wbuf)
+        if (not self._corked or self._writer_added or self._lost_scheduled or size > CORK_MAX_WRITE
+                or pending + size > CORK_MAX_TOTAL):
+            return NULL
+        PyByteArray_Resize(self._wbuf, pending + size)
+        return PyByteArray_AS_STRING(self._wbuf) + pending
 
     cdef _flush(self):
         # Send what was gathered while corked; the writer callback takes over what the kernel does not accept.

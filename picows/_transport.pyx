@@ -236,14 +236,35 @@ cdef class WSTransport:
                                         opcode != OP_CONTINUATION, self.is_client_side))
                 return 0
             rsv1 = False
-        if self._fast is not None and size <= SMALL_FRAME:
-            return self._send_small(opcode, payload, size, fin, rsv1)
+        if self._fast is not None:
+            if self._fast._corked and self._send_in_place(opcode, payload, size, fin, rsv1):
+                return 0
+            if size <= SMALL_FRAME:
+                return self._send_small(opcode, payload, size, fin, rsv1)
         frame_bytes = build_frame(opcode, payload, size, fin, rsv1, self.is_client_side)
         if self._fast is not None:
             self._fast.write_c(PyBytes_AS_STRING(frame_bytes), PyBytes_GET_SIZE(frame_bytes))
         else:
             self._write(frame_bytes)
         return 0
+
+    cdef bint _send_in_place(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1:
+        # While the socket transport gathers writes, the frame is built straight into its buffer.
+        cdef uint8_t key[4]
+        cdef Py_ssize_t hlen = header_size(size, self.is_client_side)
+        cdef uint8_t* dst = <uint8_t*>self._fast.reserve_c(hlen + size)
+        if dst == NULL:
+            return False
+        if self.is_client_side:
+            next_mask_key(key)
+            write_header(dst, opcode, size, fin, rsv1, key)
+            if size:
+                picows_mask_copy(dst + hlen, <const uint8_t*>payload, <size_t>size, key)
+        else:
+            write_header(dst, opcode, size, fin, rsv1, NULL)
+            if size:
+                memcpy(dst + hlen, payload, <size_t>size)
+        return True
 
     cdef int _send_small(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1:
         # On picows' own transport a small frame is built on the stack and send() straight from there: no bytes
