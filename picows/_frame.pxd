@@ -58,6 +58,9 @@ cdef class FrameReader:
         # Shrinking back after large frames: reads since the last large frame.
         Py_ssize_t small_reads
         bint large_frame_seen
+        # Free space offered by the last get_write_ptr(); a read that fills all of it says more is waiting.
+        Py_ssize_t offered
+        bint read_filled
 
         # Configuration.
         readonly bint is_client

@@ -34,6 +34,10 @@ for _t in WSMsgType:
     _MSG_TYPES[<int>_t] = _t
 
 cdef enum:
+    # How far the read buffer grows for a burst of small frames (large frames grow it to their own size).
+    MAX_BURST_CAPACITY = 256 * 1024
+
+cdef enum:
     CLOSE_PROTOCOL_ERROR = 1002
     CLOSE_INVALID_TEXT = 1007
     CLOSE_MESSAGE_TOO_BIG = 1009
@@ -198,6 +202,13 @@ cdef class FrameReader:
                 memmove(self.buf, self.buf + self.start, pending)
             self.start = 0
             self.end = pending
+        if self.read_filled and self.capacity < MAX_BURST_CAPACITY:
+            # The last read filled the buffer: frames are arriving faster than one read takes them (pipelined
+            # small messages). Reading more per system call is cheaper; compact() shrinks back later.
+            self.read_filled = False
+            self.large_frame_seen = True
+            if wanted < self.capacity * 2:
+                wanted = self.capacity * 2
         if self.capacity < wanted or self.capacity - self.end < 256:
             new_capacity = self.capacity * 2
             if new_capacity < wanted:
@@ -207,7 +218,7 @@ cdef class FrameReader:
                 raise MemoryError()
             self.buf = new_buf
             self.capacity = new_capacity
-        size[0] = self.capacity - self.end
+        size[0] = self.offered = self.capacity - self.end
         return self.buf + self.end
 
     cdef object get_buffer_view(self, Py_ssize_t hint):
@@ -217,6 +228,7 @@ cdef class FrameReader:
 
     cdef void data_added(self, Py_ssize_t nbytes) noexcept:
         self.end += nbytes
+        self.read_filled = nbytes == self.offered
 
     cdef void compact(self) noexcept:
         # Called when the transport has consumed all frames of a read. Shrinks a buffer that grew for a large

@@ -40,10 +40,14 @@ cdef class SocketTransport:
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1
     cdef char* reserve_c(self, Py_ssize_t size) except? NULL
+    cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
+                      Py_ssize_t body_size) except -1
     cdef _start_reading(self)
     cdef _stop_reading(self)
     cdef _buffer(self, const char* data, Py_ssize_t size)
     cdef _flush(self)
+    cdef Py_ssize_t _sent(self, ssize_t n) except -2
+    cdef _wait_writable(self)
     cdef _maybe_pause(self)
     cdef _maybe_resume(self)
     cdef _schedule_lost(self, exc)

@@ -13,13 +13,22 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from libc.errno cimport errno, EAGAIN, EINTR
-from libc.string cimport strerror
+from libc.string cimport memset, strerror
 
 import socket
+
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void* iov_base
+        size_t iov_len
 
 cdef extern from "<sys/socket.h>" nogil:
     ssize_t c_recv "recv" (int fd, void* buf, size_t n, int flags)
     ssize_t c_send "send" (int fd, const void* buf, size_t n, int flags)
+    struct msghdr:
+        iovec* msg_iov
+        size_t msg_iovlen
+    ssize_t c_sendmsg "sendmsg" (int fd, const msghdr* msg, int flags)
     int MSG_NOSIGNAL
 
 cdef extern from "<errno.h>":
@@ -174,9 +183,7 @@ cdef class SocketTransport:
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:
         """Send ``size`` bytes now (or, while corked, with the next flush); the rest is buffered."""
-        cdef ssize_t n
-        cdef int err
-        cdef Py_ssize_t pending
+        cdef Py_ssize_t n, pending
         if size <= 0 or self._lost_scheduled:
             # Like asyncio: writes after the connection was dropped are ignored.
             return 0
@@ -192,24 +199,52 @@ cdef class SocketTransport:
         if pending:
             # Gathered writes go first, to keep the order.
             self._flush()
-            if self._writer_added or self._lost_scheduled:
-                if not self._lost_scheduled:
-                    self._buffer(data, size)
-                    self._maybe_pause()
+            if self._lost_scheduled:
                 return 0
-        n = c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL)
-        if n == size:
+            if self._writer_added:
+                self._buffer(data, size)
+                self._maybe_pause()
+                return 0
+        n = self._sent(c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL))
+        if n == size or n < 0:
             return 0
-        if n < 0:
-            err = errno
-            if err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
-                self._fatal_error(_os_error(err), "fatal write error on the socket")
-                return 0
-            n = 0
         self._buffer(data + n, size - n)
-        self._loop.add_writer(self._fd, self._on_writable_cb)
-        self._writer_added = True
-        self._maybe_pause()
+        self._wait_writable()
+        return 0
+
+    cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
+                      Py_ssize_t body_size) except -1:
+        """Write ``head`` then ``body`` as if they were one buffer, with one sendmsg() and no copy of ``body``.
+
+        For a large unmasked frame (a header, then the user's payload) this saves building the frame in a
+        temporary bytes object: the payload goes from where it is to the kernel.
+        """
+        cdef msghdr msg
+        cdef iovec iov[2]
+        cdef Py_ssize_t n
+        cdef Py_ssize_t total = head_size + body_size
+        if (self._writer_added or self._lost_scheduled or PyByteArray_GET_SIZE(self._wbuf)
+                or (self._corked and total <= CORK_MAX_WRITE)):
+            # Buffering, or gathering: write_c() knows what to do, and the order is kept.
+            self.write_c(head, head_size)
+            self.write_c(body, body_size)
+            return 0
+        memset(&msg, 0, sizeof(msg))
+        iov[0].iov_base = <void*>head
+        iov[0].iov_len = <size_t>head_size
+        iov[1].iov_base = <void*>body
+        iov[1].iov_len = <size_t>body_size
+        msg.msg_iov = iov
+        msg.msg_iovlen = 2
+        n = self._sent(c_sendmsg(self._fd, &msg, MSG_NOSIGNAL))
+        if n == total or n < 0:
+            return 0
+        if n < head_size:
+            self._buffer(head + n, head_size - n)
+            self._buffer(body, body_size)
+        else:
+            self._buffer(body + (n - head_size), total - n)
+        self._wait_writable()
         return 0
 
     cdef char* reserve_c(self, Py_ssize_t size) except? NULL:
@@ -229,21 +264,31 @@ cdef class SocketTransport:
     cdef _flush(self):
         # Send what was gathered while corked; the writer callback takes over what the kernel does not accept.
         cdef Py_ssize_t size = PyByteArray_GET_SIZE(self._wbuf)
-        cdef ssize_t n = c_send(self._fd, PyByteArray_AS_STRING(self._wbuf), <size_t>size, MSG_NOSIGNAL)
-        cdef int err
+        cdef Py_ssize_t n = self._sent(c_send(self._fd, PyByteArray_AS_STRING(self._wbuf), <size_t>size,
+                                              MSG_NOSIGNAL))
         if n == size:
             del self._wbuf[:]
-            return
-        if n < 0:
-            err = errno
-            if err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
-                self._fatal_error(_os_error(err), "fatal write error on the socket")
-                return
-            n = 0
-        if n:
-            del self._wbuf[:n]
-        self._loop.add_writer(self._fd, self._on_writable_cb)
-        self._writer_added = True
+        elif n >= 0:
+            if n:
+                del self._wbuf[:n]
+            self._wait_writable()
+
+    cdef Py_ssize_t _sent(self, ssize_t n) except -2:
+        # The outcome of a send: bytes taken (0 when the kernel is full), or -1 after failing the connection.
+        cdef int err
+        if n >= 0:
+            return n
+        err = errno
+        if err == EAGAIN or err == EWOULDBLOCK or err == EINTR:
+            return 0
+        self._fatal_error(_os_error(err), "fatal write error on the socket")
+        return -1
+
+    cdef _wait_writable(self):
+        # Some bytes stay in the write buffer: let the loop say when the socket takes more.
+        if not self._writer_added:
+            self._loop.add_writer(self._fd, self._on_writable_cb)
+            self._writer_added = True
         self._maybe_pause()
 
     cdef _buffer(self, const char* data, Py_ssize_t size):
@@ -271,17 +316,13 @@ cdef class SocketTransport:
         raise NotImplementedError("SocketTransport does not support write_eof()")
 
     def _on_writable(self):
-        cdef ssize_t n
-        cdef int err
+        cdef Py_ssize_t n
         cdef Py_ssize_t size = PyByteArray_GET_SIZE(self._wbuf)
         if self._lost_scheduled:
             return
         if size:
-            n = c_send(self._fd, PyByteArray_AS_STRING(self._wbuf), <size_t>size, MSG_NOSIGNAL)
+            n = self._sent(c_send(self._fd, PyByteArray_AS_STRING(self._wbuf), <size_t>size, MSG_NOSIGNAL))
             if n < 0:
-                err = errno
-                if err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
-                    self._fatal_error(_os_error(err), "fatal write error on the socket")
                 return
             if n:
                 # bytearray drops a prefix in O(1): it only moves its start pointer.

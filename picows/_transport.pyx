@@ -211,6 +211,8 @@ cdef class WSTransport:
         """Send one frame from C: for Cython listeners."""
         cdef unsigned char* compressed
         cdef size_t compressed_size
+        cdef uint8_t header[MAX_HEADER_SIZE]
+        cdef Py_ssize_t hlen
         if opcode >= 8:
             if opcode > OP_PONG:
                 raise ValueError(f"invalid opcode 0x{opcode:x}")
@@ -241,6 +243,10 @@ cdef class WSTransport:
                 return 0
             if size <= SMALL_FRAME:
                 return self._send_small(opcode, payload, size, fin, rsv1)
+            if not self.is_client_side:
+                # Unmasked: the header from the stack, the payload from where it is, one sendmsg().
+                hlen = write_header(header, opcode, size, fin, rsv1, NULL)
+                return self._fast.write2_c(<const char*>header, hlen, payload, size)
         frame_bytes = build_frame(opcode, payload, size, fin, rsv1, self.is_client_side)
         if self._fast is not None:
             self._fast.write_c(PyBytes_AS_STRING(frame_bytes), PyBytes_GET_SIZE(frame_bytes))

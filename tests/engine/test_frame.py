@@ -616,6 +616,21 @@ def test_buffer_grows_for_big_frame_and_shrinks_back(is_client: bool) -> None:
     assert r.buffer_capacity == init
 
 
+def test_buffer_grows_for_a_burst_of_small_frames_and_shrinks_back() -> None:
+    # A read that fills the whole buffer means more is waiting: the next read gets twice the room (fewer system
+    # calls for pipelined messages), up to 256 KiB; the buffer shrinks back after 32 reads that did not fill it.
+    r = client_reader(init_capacity=1024)
+    burst = b"".join(build_frame(BINARY, bytes([i]) * 100) for i in range(200))
+    assert r.feed(burst) == [(WSMsgType.BINARY, True, False, bytes([i]) * 100) for i in range(200)]
+    assert r.buffer_capacity >= 8 * 1024
+    huge = build_frame(BINARY, b"y" * 100) * 10_000  # 1 MiB of small frames
+    assert len(r.feed(huge)) == 10_000
+    assert r.buffer_capacity <= 256 * 1024
+    for _ in range(32):
+        assert r.feed(build_frame(BINARY, b"x")) == [(WSMsgType.BINARY, True, False, b"x")]
+    assert r.buffer_capacity == 1024
+
+
 def test_buffer_stays_small_for_small_frames() -> None:
     r = client_reader(init_capacity=1024)
     for _ in range(2000):

@@ -362,3 +362,29 @@ async def test_writes_made_while_handling_a_read_go_out_together_and_in_order() 
         transport.disconnect()
         await bounded(transport.wait_disconnected())
 
+
+
+class _Burst(WSListener):
+    """On any message, sends a burst of frames of mixed sizes from a loop callback (outside the read's callbacks)."""
+
+    SIZES = [100, 3_000, 70_000, 50, 250_000, 2_049, 16_000, 1, 1_000_000, 9_000]
+
+    def on_ws_frame(self, transport: WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type == WSMsgType.BINARY:
+            asyncio.get_running_loop().call_soon(self.burst, transport)
+
+    def burst(self, transport: WSTransport) -> None:
+        for i, size in enumerate(self.SIZES):
+            transport.send(WSMsgType.BINARY, bytes([i]) * size)
+
+
+async def test_large_unmasked_frames_sent_without_a_copy_arrive_whole_and_in_order() -> None:
+    # Server frames over 2 KiB go out as header + payload in one sendmsg(); what the kernel does not take is
+    # buffered, and the frames that follow queue behind it.
+    async with ws_server(_Burst, fast_transport=True, max_frame_size=2**21) as server:
+        transport, client = await fast_connect(server.url(), max_frame_size=2**21)
+        transport.send(WSMsgType.BINARY, b"go")
+        frames = await client.wait_frames(len(_Burst.SIZES))
+        assert [f[3] for f in frames] == [bytes([i]) * size for i, size in enumerate(_Burst.SIZES)]
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
