@@ -223,9 +223,8 @@ cdef class SocketTransport:
         cdef iovec iov[2]
         cdef Py_ssize_t n
         cdef Py_ssize_t total = head_size + body_size
-        if (self._writer_added or self._lost_scheduled or PyByteArray_GET_SIZE(self._wbuf)
-                or (self._corked and total <= CORK_MAX_WRITE)):
-            # Buffering, or gathering: write_c() knows what to do, and the order is kept.
+        if self._writer_added or self._lost_scheduled or PyByteArray_GET_SIZE(self._wbuf):
+            # Writes are waiting (gathered, or the kernel is full): queue behind them, in order.
             self.write_c(head, head_size)
             self.write_c(body, body_size)
             return 0

@@ -239,14 +239,15 @@ cdef class WSTransport:
                 return 0
             rsv1 = False
         if self._fast is not None:
+            if size > SMALL_FRAME and not self.is_client_side:
+                # Unmasked: the header from the stack, the payload from where it is, one sendmsg(); cheaper than
+                # copying it into the gathered writes unless other writes are already waiting there.
+                hlen = write_header(header, opcode, size, fin, rsv1, NULL)
+                return self._fast.write2_c(<const char*>header, hlen, payload, size)
             if self._fast._corked and self._send_in_place(opcode, payload, size, fin, rsv1):
                 return 0
             if size <= SMALL_FRAME:
                 return self._send_small(opcode, payload, size, fin, rsv1)
-            if not self.is_client_side:
-                # Unmasked: the header from the stack, the payload from where it is, one sendmsg().
-                hlen = write_header(header, opcode, size, fin, rsv1, NULL)
-                return self._fast.write2_c(<const char*>header, hlen, payload, size)
         frame_bytes = build_frame(opcode, payload, size, fin, rsv1, self.is_client_side)
         if self._fast is not None:
             self._fast.write_c(PyBytes_AS_STRING(frame_bytes), PyBytes_GET_SIZE(frame_bytes))

@@ -1,0 +1,42 @@
+"""An echo server that serves one connection and exits, for callgrind: python server_n.py PORT.
+
+Runs under any picows (ours, or picows 2.3.1 from its own venv). Drive it with client_n.py; the
+difference between runs of N1 and N2 round trips is the server's cost per round trip (cgdiff.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import uvloop
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+
+BINARY = WSMsgType.BINARY
+
+
+class Echo(WSListener):
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        super().__init__()
+        self.done = done
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == BINARY:
+            transport.send(BINARY, frame.get_payload_as_memoryview())
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def main(port: int) -> None:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    server = await ws_create_server(lambda _request: Echo(done), "127.0.0.1", port, max_frame_size=2**24)
+    await asyncio.wait_for(done, 600)
+    server.close()
+
+
+if __name__ == "__main__":
+    uvloop.install()
+    asyncio.run(main(int(sys.argv[1])))
