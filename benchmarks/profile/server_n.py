@@ -11,7 +11,7 @@ import sys
 
 import uvloop
 
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 BINARY = WSMsgType.BINARY
 
