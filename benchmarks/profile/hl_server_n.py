@@ -1,0 +1,34 @@
+"""A high-level echo server that serves one connection and exits, for callgrind: python hl_server_n.py PORT.
+
+Drive it with client_n.py, as server_n.py (see cgdiff.py for the method).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import uvloop
+
+from picows.highlevel import ServerConnection, serve
+
+
+async def main(port: int) -> None:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def echo(ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                await ws.send(message)
+        finally:
+            # client_n.py drops the connection without a closing handshake: the loop ends with an error.
+            if not done.done():
+                done.set_result(None)
+
+    async with serve(echo, "127.0.0.1", port, compression=None, ping_interval=None, max_size=2**24):
+        await asyncio.wait_for(done, 600)
+
+
+if __name__ == "__main__":
+    uvloop.install()
+    asyncio.run(main(int(sys.argv[1])))
