@@ -444,3 +444,22 @@ async def test_max_size_applies_to_decompressed_size() -> None:
             with pytest.raises(ConnectionClosedError) as info:
                 await ws.recv()
             assert info.value.code == 1009
+
+
+async def test_send_result_behaves_like_a_coroutine() -> None:
+    # send() of str/bytes hands the frame over at once and returns a finished coroutine: it can be awaited,
+    # wrapped in a task or gathered, and errors still surface where the result is awaited.
+    async with serve(echo, "127.0.0.1", 0) as server:
+        async with connect(url(server)) as ws:
+            assert asyncio.iscoroutine(ws.send("probe"))  # sent even without an await
+            assert await ws.recv() == "probe"
+            await asyncio.create_task(ws.send("task"))
+            assert await ws.recv() == "task"
+            await asyncio.gather(ws.send(b"a"), ws.send(b"b"))
+            assert [await ws.recv(), await ws.recv()] == [b"a", b"b"]
+            await asyncio.wait_for(ws.send("timed"), TIMEOUT)
+            assert await ws.recv() == "timed"
+            await ws.close()
+            pending = ws.send("after close")
+            with pytest.raises(ConnectionClosedOK):
+                await pending
