@@ -551,21 +551,26 @@ cdef Py_ssize_t write_header(uint8_t* dst, int opcode, Py_ssize_t payload_size,
     return pos
 
 
-cdef bytes build_frame(int opcode, const char* payload, Py_ssize_t payload_size,
-                       bint fin, bint rsv1, bint masked):
+cdef Py_ssize_t write_frame(uint8_t* dst, int opcode, const char* payload, Py_ssize_t payload_size,
+                            bint fin, bint rsv1, bint masked) except -1:
     cdef uint8_t key[4]
-    cdef Py_ssize_t hlen = header_size(payload_size, masked)
-    cdef bytes out = PyBytes_FromStringAndSize(NULL, hlen + payload_size)
-    cdef uint8_t* dst = <uint8_t*>PyBytes_AS_STRING(out)
+    cdef Py_ssize_t hlen
     if masked:
         next_mask_key(key)
-        write_header(dst, opcode, payload_size, fin, rsv1, key)
+        hlen = write_header(dst, opcode, payload_size, fin, rsv1, key)
         if payload_size:
             picows_mask_copy(dst + hlen, <const uint8_t*>payload, <size_t>payload_size, key)
     else:
-        write_header(dst, opcode, payload_size, fin, rsv1, NULL)
+        hlen = write_header(dst, opcode, payload_size, fin, rsv1, NULL)
         if payload_size:
             memcpy(dst + hlen, payload, payload_size)
+    return hlen + payload_size
+
+
+cdef bytes build_frame(int opcode, const char* payload, Py_ssize_t payload_size,
+                       bint fin, bint rsv1, bint masked):
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, header_size(payload_size, masked) + payload_size)
+    write_frame(<uint8_t*>PyBytes_AS_STRING(out), opcode, payload, payload_size, fin, rsv1, masked)
     return out
 
 

@@ -14,10 +14,9 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport uint8_t
 
-from picows._frame cimport (WSFrame, FrameReader, build_frame, header_size, write_header, next_mask_key,
+from picows._frame cimport (WSFrame, FrameReader, build_frame, header_size, write_frame, write_header, next_mask_key,
                             OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, MAX_HEADER_SIZE)
-from picows._mask cimport picows_mask_inplace, picows_mask_copy
-from libc.string cimport memcpy
+from picows._mask cimport picows_mask_inplace
 from picows._deflate cimport Deflater
 from picows._socket cimport SocketTransport
 
@@ -257,38 +256,18 @@ cdef class WSTransport:
 
     cdef bint _send_in_place(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1:
         # While the socket transport gathers writes, the frame is built straight into its buffer.
-        cdef uint8_t key[4]
-        cdef Py_ssize_t hlen = header_size(size, self.is_client_side)
-        cdef uint8_t* dst = <uint8_t*>self._fast.reserve_c(hlen + size)
+        cdef uint8_t* dst = <uint8_t*>self._fast.reserve_c(header_size(size, self.is_client_side) + size)
         if dst == NULL:
             return False
-        if self.is_client_side:
-            next_mask_key(key)
-            write_header(dst, opcode, size, fin, rsv1, key)
-            if size:
-                picows_mask_copy(dst + hlen, <const uint8_t*>payload, <size_t>size, key)
-        else:
-            write_header(dst, opcode, size, fin, rsv1, NULL)
-            if size:
-                memcpy(dst + hlen, payload, <size_t>size)
+        write_frame(dst, opcode, payload, size, fin, rsv1, self.is_client_side)
         return True
 
     cdef int _send_small(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1:
         # On picows' own transport a small frame is built on the stack and send() straight from there: no bytes
         # object per frame. The transport copies only what the kernel does not take at once.
         cdef uint8_t buf[SMALL_FRAME + MAX_HEADER_SIZE]
-        cdef uint8_t key[4]
-        cdef Py_ssize_t hlen
-        if self.is_client_side:
-            next_mask_key(key)
-            hlen = write_header(buf, opcode, size, fin, rsv1, key)
-            if size:
-                picows_mask_copy(buf + hlen, <const uint8_t*>payload, <size_t>size, key)
-        else:
-            hlen = write_header(buf, opcode, size, fin, rsv1, NULL)
-            if size:
-                memcpy(buf + hlen, payload, <size_t>size)
-        return self._fast.write_c(<const char*>buf, hlen + size)
+        cdef Py_ssize_t n = write_frame(buf, opcode, payload, size, fin, rsv1, self.is_client_side)
+        return self._fast.write_c(<const char*>buf, n)
 
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
                                         bint fin=True, bint rsv1=False):

@@ -24,3 +24,5 @@ cdef class Assembler:
     cpdef put(self, message)
     cpdef put_fragment(self, bytes data, text, bint fin)
     cpdef close(self, exc, bint clean=*)
+    cpdef _create_future(self)
+    cpdef _pop(self)

@@ -196,12 +196,8 @@ class Assembler:
             BaseException: the exception given to :meth:`close`, once the
                 queue is drained.
         """
-        queue = self._queue
-        if queue:
-            message = queue.popleft()
-            if self.paused and len(queue) <= self._low:
-                self.paused = False
-                self._resume()
+        if self._queue:
+            message = self._pop()
         else:
             waiter = self._new_waiter()
             try:
@@ -215,13 +211,8 @@ class Assembler:
 
     async def get_next(self) -> Data:
         """Like :meth:`get`, for ``async for``: after a clean close, raise :class:`StopAsyncIteration`."""
-        queue = self._queue
-        if queue:
-            message = queue.popleft()
-            if self.paused and len(queue) <= self._low:
-                self.paused = False
-                self._resume()
-            return message
+        if self._queue:
+            return self._pop()
         try:
             waiter = self._new_waiter()
             try:
@@ -239,12 +230,24 @@ class Assembler:
             raise ConcurrencyError("another coroutine is already waiting for the next message")
         if self._closed is not None:
             raise self._closed
+        waiter = self._create_future()
+        self._waiter = waiter
+        return waiter
+
+    def _create_future(self) -> asyncio.Future[Data]:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Data] = loop.create_future()
-        self._waiter = waiter
-        return waiter
+        return loop.create_future()
+
+    def _pop(self) -> Data:
+        # The next queued message; reading resumes once the queue is down to the low-water mark.
+        queue = self._queue
+        message: Data = queue.popleft()
+        if self.paused and len(queue) <= self._low:
+            self.paused = False
+            self._resume()
+        return message
 
     def _cancelled(self, waiter: asyncio.Future[Data]) -> None:
         if self._waiter is waiter:
@@ -301,10 +304,7 @@ class Assembler:
                     return
                 if self._closed is not None:
                     raise self._closed
-                loop = self._loop
-                if loop is None:
-                    loop = self._loop = asyncio.get_running_loop()
-                waiter: asyncio.Future[Data] = loop.create_future()
+                waiter = self._create_future()
                 self._waiter = waiter
                 try:
                     await waiter
