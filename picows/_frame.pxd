@@ -99,9 +99,9 @@ cdef int next_mask_key(uint8_t* key) except -1
 cdef Py_ssize_t header_size(Py_ssize_t payload_size, bint masked) noexcept
 cdef Py_ssize_t write_header(uint8_t* dst, int opcode, Py_ssize_t payload_size,
                              bint fin, bint rsv1, const uint8_t* mask_key) noexcept
-# Writes header and payload (masked with a fresh key when `masked`) at dst, which has header_size() + payload_size
-# bytes; returns how many it wrote.
+# Writes header and payload (masked with mask_key, unless it is NULL) at dst, which has room for header_size() +
+# payload_size bytes; returns how many it wrote. Cannot fail: callers read the mask key first.
 cdef Py_ssize_t write_frame(uint8_t* dst, int opcode, const char* payload, Py_ssize_t payload_size,
-                            bint fin, bint rsv1, bint masked) except -1
+                            bint fin, bint rsv1, const uint8_t* mask_key) noexcept
 cdef bytes build_frame(int opcode, const char* payload, Py_ssize_t payload_size,
                        bint fin, bint rsv1, bint masked)

@@ -552,25 +552,23 @@ cdef Py_ssize_t write_header(uint8_t* dst, int opcode, Py_ssize_t payload_size,
 
 
 cdef Py_ssize_t write_frame(uint8_t* dst, int opcode, const char* payload, Py_ssize_t payload_size,
-                            bint fin, bint rsv1, bint masked) except -1:
-    cdef uint8_t key[4]
-    cdef Py_ssize_t hlen
-    if masked:
-        next_mask_key(key)
-        hlen = write_header(dst, opcode, payload_size, fin, rsv1, key)
-        if payload_size:
-            picows_mask_copy(dst + hlen, <const uint8_t*>payload, <size_t>payload_size, key)
-    else:
-        hlen = write_header(dst, opcode, payload_size, fin, rsv1, NULL)
-        if payload_size:
+                            bint fin, bint rsv1, const uint8_t* mask_key) noexcept:
+    cdef Py_ssize_t hlen = write_header(dst, opcode, payload_size, fin, rsv1, mask_key)
+    if payload_size:
+        if mask_key != NULL:
+            picows_mask_copy(dst + hlen, <const uint8_t*>payload, <size_t>payload_size, mask_key)
+        else:
             memcpy(dst + hlen, payload, payload_size)
     return hlen + payload_size
 
 
 cdef bytes build_frame(int opcode, const char* payload, Py_ssize_t payload_size,
                        bint fin, bint rsv1, bint masked):
+    cdef uint8_t key[4]
+    if masked:
+        next_mask_key(key)
     cdef bytes out = PyBytes_FromStringAndSize(NULL, header_size(payload_size, masked) + payload_size)
-    write_frame(<uint8_t*>PyBytes_AS_STRING(out), opcode, payload, payload_size, fin, rsv1, masked)
+    write_frame(<uint8_t*>PyBytes_AS_STRING(out), opcode, payload, payload_size, fin, rsv1, key if masked else NULL)
     return out
 
 

@@ -255,19 +255,28 @@ cdef class WSTransport:
         return 0
 
     cdef bint _send_in_place(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1:
-        # While the socket transport gathers writes, the frame is built straight into its buffer.
-        cdef uint8_t* dst = <uint8_t*>self._fast.reserve_c(header_size(size, self.is_client_side) + size)
+        # While the socket transport gathers writes, the frame is built straight into its buffer. The mask key
+        # comes first: once space is reserved, nothing may fail and leave it unfilled.
+        cdef uint8_t key[4]
+        cdef uint8_t* dst
+        if self.is_client_side:
+            next_mask_key(key)
+        dst = <uint8_t*>self._fast.reserve_c(header_size(size, self.is_client_side) + size)
         if dst == NULL:
             return False
-        write_frame(dst, opcode, payload, size, fin, rsv1, self.is_client_side)
+        write_frame(dst, opcode, payload, size, fin, rsv1, key if self.is_client_side else NULL)
         return True
 
     cdef int _send_small(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1:
         # On picows' own transport a small frame is built on the stack and send() straight from there: no bytes
         # object per frame. The transport copies only what the kernel does not take at once.
         cdef uint8_t buf[SMALL_FRAME + MAX_HEADER_SIZE]
-        cdef Py_ssize_t n = write_frame(buf, opcode, payload, size, fin, rsv1, self.is_client_side)
-        return self._fast.write_c(<const char*>buf, n)
+        cdef uint8_t key[4]
+        if self.is_client_side:
+            next_mask_key(key)
+        return self._fast.write_c(<const char*>buf,
+                                  write_frame(buf, opcode, payload, size, fin, rsv1,
+                                              key if self.is_client_side else NULL))
 
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
                                         bint fin=True, bint rsv1=False):
