@@ -50,6 +50,7 @@ cdef class SocketTransport:
     cdef _wait_writable(self)
     cdef _maybe_pause(self)
     cdef _maybe_resume(self)
+    cdef _tell_protocol_flow(self, bint pause)
     cdef _schedule_lost(self, exc)
     cdef _force_close(self, exc)
     cdef _fatal_error(self, exc, str message)

@@ -337,25 +337,27 @@ cdef class SocketTransport:
         if self._protocol_paused or PyByteArray_GET_SIZE(self._wbuf) <= self._high:
             return
         self._protocol_paused = True
-        try:
-            self._protocol.on_pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({"message": "protocol.pause_writing() failed", "exception": exc,
-                                               "transport": self, "protocol": self._protocol})
+        self._tell_protocol_flow(True)
 
     cdef _maybe_resume(self):
         if not self._protocol_paused or PyByteArray_GET_SIZE(self._wbuf) > self._low:
             return
         self._protocol_paused = False
+        self._tell_protocol_flow(False)
+
+    cdef _tell_protocol_flow(self, bint pause):
+        # Like asyncio: a failing flow-control callback is reported to the loop, not raised into the writer.
         try:
-            self._protocol.on_resume_writing()
+            if pause:
+                self._protocol.on_pause_writing()
+            else:
+                self._protocol.on_resume_writing()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._loop.call_exception_handler({"message": "protocol.resume_writing() failed", "exception": exc,
-                                               "transport": self, "protocol": self._protocol})
+            self._loop.call_exception_handler({
+                "message": f"protocol.{'pause' if pause else 'resume'}_writing() failed", "exception": exc,
+                "transport": self, "protocol": self._protocol})
 
     def set_write_buffer_limits(self, high=None, low=None):
         """Set the write buffer's high and low water marks (defaults 64 KiB and a quarter of high)."""
