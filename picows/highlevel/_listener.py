@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from picows import WSCloseCode
+from picows import WSCloseCode, WSMsgType
 from picows._frame import WSFrame
 from picows._transport import WSListener, WSTransport
 
@@ -21,12 +21,12 @@ from .messages import Assembler
 if TYPE_CHECKING:
     from .connection import Connection
 
-# Plain ints: compared with frame.opcode, they compile to C comparisons.
-_TEXT = 1
-_BINARY = 2
-_CONTINUATION = 0
-_CLOSE = 8
-_PONG = 10
+# Plain ints, compared with frame.opcode: an int comparison, not an enum lookup per frame.
+_TEXT = int(WSMsgType.TEXT)
+_BINARY = int(WSMsgType.BINARY)
+_CONTINUATION = int(WSMsgType.CONTINUATION)
+_CLOSE = int(WSMsgType.CLOSE)
+_PONG = int(WSMsgType.PONG)
 
 
 class Listener(WSListener):
