@@ -61,6 +61,7 @@ extensions += [
     ext("picows.highlevel.messages", suffix=".py"),
     ext("picows.highlevel._listener", suffix=".py"),
     ext("picows.highlevel._ready", suffix=".py"),
+    ext("picows.highlevel.connection", suffix=".py"),
 ]
 
 setup(

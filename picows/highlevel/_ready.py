@@ -20,7 +20,7 @@ class Ready:
     """A coroutine that has already returned ``None``; stateless, so one instance serves every call."""
 
     def __await__(self) -> Generator[Any, None, None]:
-        return cast("Generator[Any, None, None]", self)
+        return self  # an iterator is all await needs (no cast() call at run time)
 
     def __iter__(self) -> Ready:
         return self

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The connection object both sides share: recv/send/ping/close and their state.
 
 A :class:`Connection` is driven by a :class:`~picows.highlevel._listener.Listener`
@@ -29,7 +30,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, overload
 
-from picows import WSCloseCode, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse
+from picows import WSCloseCode, WSMsgType, WSUpgradeRequest, WSUpgradeResponse
+from picows._transport import WSTransport
 
 from ._ready import READY
 from .exceptions import (
@@ -595,9 +597,13 @@ class Connection:
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and self.close_timeout is not None:
-            transport = self._transport
-            assert transport is not None
-            self._close_timer = self._loop.call_later(self.close_timeout, transport.disconnect)
+            assert self._transport is not None
+            self._close_timer = self._loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        # The peer did not finish the closing handshake in close_timeout: drop the TCP connection.
+        if self._transport is not None:
+            self._transport.disconnect()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (TCP connection gone)."""

@@ -1,6 +1,25 @@
 # Compiles messages.py as a cdef class (Cython pure-Python mode): put() and get() run once per message, and
 # the listener calls them through C, not through attribute lookups and bound methods.
 
+cdef int _PENDING, _RESULT, _EXCEPTION, _CANCELLED
+
+
+cdef class Waiter:
+    cdef:
+        object _loop
+        int _state
+        object _value
+        object _callback
+        object _context
+        list _more
+        public bint _asyncio_future_blocking
+
+    cpdef bint done(self)
+    cpdef set_result(self, result)
+    cpdef set_exception(self, exc)
+    cdef _schedule_callbacks(self)
+
+
 cdef class Assembler:
     cdef:
         object _queue
@@ -13,7 +32,7 @@ cdef class Assembler:
         public list fragments
         bint _text
         Py_ssize_t _size
-        object _waiter
+        Waiter _waiter
         object _loop
         object _closed
         bint _clean_close

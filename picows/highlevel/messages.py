@@ -21,12 +21,31 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextvars
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, cast
 
 from .exceptions import ConcurrencyError, PayloadTooBig
 
-__all__ = ["Assembler", "Data", "parse_limits"]
+__all__ = ["Assembler", "Data", "Waiter", "parse_limits"]
+
+
+
+def _find_current_task() -> Callable[[asyncio.AbstractEventLoop], object]:
+    # asyncio.current_task(loop) without a Python frame: it is C on 3.12+, a Python function on 3.11.
+    import _asyncio
+
+    current_task = getattr(_asyncio, "current_task", None)
+    if current_task is not None:
+        return cast("Callable[[asyncio.AbstractEventLoop], object]", current_task)
+    current_tasks = getattr(_asyncio, "_current_tasks", None)  # 3.11: the dict asyncio.current_task() reads
+    if current_tasks is not None:
+        return cast("Callable[[asyncio.AbstractEventLoop], object]", current_tasks.get)
+    return asyncio.current_task  # pragma: no cover - other Python implementations
+
+
+_current_task = _find_current_task()
 
 #: A message: ``str`` for a text message, ``bytes`` for a binary one.
 Data = str | bytes
@@ -60,6 +79,172 @@ def _convert(message: Data, decode: bool | None) -> Data:
     if decode:
         return message if isinstance(message, str) else message.decode()
     return message.encode() if isinstance(message, str) else message
+
+
+_PENDING = 0
+_RESULT = 1
+_EXCEPTION = 2
+_CANCELLED = 3
+
+
+class Waiter:
+    """The future a waiting ``recv()`` awaits: an :class:`asyncio.Future` look-alike that wakes its task at once.
+
+    With an :class:`asyncio.Future`, a message that arrives for a waiting task
+    takes a detour through the event loop: ``set_result`` schedules the task's
+    wake-up as a callback, which runs on the next loop iteration.  That
+    detour (a future, a handle and a loop pass per message) was most of what
+    the high-level API cost over the listener API.  A Waiter instead runs the
+    task's wake-up synchronously in ``set_result``, while the engine is still
+    handling the read: the task resumes, and what it sends is gathered into
+    the same ``send()`` as the engine's other writes.  If a task is already
+    running (the engine was called from a coroutine, as in some tests), the
+    wake-up is scheduled as usual, because asyncio cannot run two task steps
+    at once.  Exceptions and cancellation always go through the loop.
+
+    It implements the part of the Future protocol that :class:`asyncio.Task`
+    uses (``_asyncio_future_blocking``, ``add_done_callback``, ``cancel``,
+    ``result``...), so ``wait_for``, timeouts and cancellation behave as
+    with a Future.  Only the assembler creates Waiters; users never see them.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._state = _PENDING
+        self._value: object = None
+        self._callback: Callable[[Waiter], object] | None = None
+        self._context: contextvars.Context | None = None
+        self._more: list[tuple[Callable[[Waiter], object], contextvars.Context | None]] | None = None
+        #: Part of the Future protocol: a task sets it to ``False`` once it waits on this object.
+        self._asyncio_future_blocking = False
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop this waiter belongs to."""
+        return self._loop
+
+    def done(self) -> bool:
+        """``True`` once a result, an exception or a cancellation is set."""
+        return self._state != _PENDING
+
+    def cancelled(self) -> bool:
+        """``True`` if the waiter was cancelled."""
+        return self._state == _CANCELLED
+
+    def result(self) -> Any:
+        """The message; raises the exception, or CancelledError, instead if that is what was set."""
+        state = self._state
+        if state == _RESULT:
+            return self._value
+        if state == _EXCEPTION:
+            raise cast(BaseException, self._value)
+        if state == _CANCELLED:
+            raise asyncio.CancelledError() if self._value is None else asyncio.CancelledError(self._value)
+        raise asyncio.InvalidStateError("result is not set")
+
+    def exception(self) -> BaseException | None:
+        """The exception set, or ``None``; raises CancelledError if cancelled."""
+        state = self._state
+        if state == _EXCEPTION:
+            return cast(BaseException, self._value)
+        if state == _CANCELLED:
+            raise asyncio.CancelledError()
+        if state == _PENDING:
+            raise asyncio.InvalidStateError("exception is not set")
+        return None
+
+    def add_done_callback(
+        self, fn: Callable[[Waiter], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        """Call ``fn(self)`` when done (as :meth:`asyncio.Future.add_done_callback`)."""
+        if self._state != _PENDING:
+            self._loop.call_soon(fn, self, context=context)
+        elif self._callback is None:
+            self._callback = fn
+            self._context = context
+        else:
+            if self._more is None:
+                self._more = []
+            self._more.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Waiter], object]) -> int:
+        """Forget ``fn``; return how many times it was registered."""
+        removed = 0
+        if self._callback is not None and self._callback == fn:
+            self._callback = None
+            self._context = None
+            removed = 1
+        if self._more is not None:
+            kept = [item for item in self._more if item[0] != fn]
+            removed += len(self._more) - len(kept)
+            self._more = kept
+        return removed
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the wait, if still pending; wakes the task through the loop."""
+        if self._state != _PENDING:
+            return False
+        self._state = _CANCELLED
+        self._value = msg
+        self._schedule_callbacks()
+        return True
+
+    def set_result(self, result: Any) -> None:
+        """Complete with ``result`` and resume the waiting task now, if no other task is running."""
+        if self._state != _PENDING:
+            raise asyncio.InvalidStateError("waiter is already done")
+        self._state = _RESULT
+        self._value = result
+        callback = self._callback
+        if callback is None or self._more is not None:
+            self._schedule_callbacks()
+            return
+        loop = self._loop
+        if _current_task(loop) is not None:
+            self._schedule_callbacks()
+            return
+        context = self._context
+        self._callback = None
+        self._context = None
+        try:
+            if context is None:
+                callback(self)
+            else:
+                context.run(callback, self)
+        except RuntimeError:
+            # The context or the task could not be entered (they are busy):
+            # nothing ran, so let the loop deliver the wake-up.
+            loop.call_soon(callback, self, context=context)
+
+    def set_exception(self, exc: BaseException) -> None:
+        """Complete with ``exc``; the task is woken through the loop."""
+        if self._state != _PENDING:
+            raise asyncio.InvalidStateError("waiter is already done")
+        self._state = _EXCEPTION
+        self._value = exc
+        self._schedule_callbacks()
+
+    def _schedule_callbacks(self) -> None:
+        loop = self._loop
+        callback = self._callback
+        if callback is not None:
+            self._callback = None
+            loop.call_soon(callback, self, context=self._context)
+            self._context = None
+        more = self._more
+        if more is not None:
+            self._more = None
+            for fn, context in more:
+                loop.call_soon(fn, self, context=context)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        # A generator, not __next__ raising StopIteration(message): Cython hands a generator's
+        # return value to the awaiting coroutine directly, without an exception and traceback.
+        if self._state == _PENDING:
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
+
+    __iter__ = __await__
 
 
 class Assembler:
@@ -96,7 +281,7 @@ class Assembler:
         self.fragments: list[bytes] | None = None
         self._text = False
         self._size = 0
-        self._waiter: asyncio.Future[Data] | None = None
+        self._waiter: Waiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed: BaseException | None = None
         self._clean_close = False
@@ -216,7 +401,8 @@ class Assembler:
         try:
             waiter = self._new_waiter()
             try:
-                return await waiter
+                message: Data = await waiter
+                return message
             except asyncio.CancelledError:
                 self._cancelled(waiter)
                 raise
@@ -225,7 +411,7 @@ class Assembler:
                 raise StopAsyncIteration from None
             raise
 
-    def _new_waiter(self) -> asyncio.Future[Data]:
+    def _new_waiter(self) -> Waiter:
         if self._waiter is not None or self._stream is not None:
             raise ConcurrencyError("another coroutine is already waiting for the next message")
         if self._closed is not None:
@@ -234,11 +420,11 @@ class Assembler:
         self._waiter = waiter
         return waiter
 
-    def _create_future(self) -> asyncio.Future[Data]:
+    def _create_future(self) -> Waiter:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        return loop.create_future()
+        return Waiter(loop)
 
     def _pop(self) -> Data:
         # The next queued message; reading resumes once the queue is down to the low-water mark.
@@ -249,7 +435,7 @@ class Assembler:
             self._resume()
         return message
 
-    def _cancelled(self, waiter: asyncio.Future[Data]) -> None:
+    def _cancelled(self, waiter: Waiter) -> None:
         if self._waiter is waiter:
             self._waiter = None
         elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
