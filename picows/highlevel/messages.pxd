@@ -1,25 +1,6 @@
 # Compiles messages.py as a cdef class (Cython pure-Python mode): put() and get() run once per message, and
 # the listener calls them through C, not through attribute lookups and bound methods.
 
-cdef int _PENDING, _RESULT, _EXCEPTION, _CANCELLED
-
-
-cdef class Waiter:
-    cdef:
-        object _loop
-        int _state
-        object _value
-        object _callback
-        object _context
-        list _more
-        public bint _asyncio_future_blocking
-
-    cpdef bint done(self)
-    cpdef set_result(self, result)
-    cpdef set_exception(self, exc)
-    cdef _schedule_callbacks(self)
-
-
 cdef class Assembler:
     cdef:
         object _queue
@@ -32,7 +13,7 @@ cdef class Assembler:
         public list fragments
         bint _text
         Py_ssize_t _size
-        Waiter _waiter
+        object _waiter
         object _loop
         object _closed
         bint _clean_close
@@ -45,3 +26,4 @@ cdef class Assembler:
     cpdef close(self, exc, bint clean=*)
     cpdef _create_future(self)
     cpdef _pop(self)
+    cdef _resolve(self, waiter, message)

@@ -11,7 +11,8 @@ callables, ``pause`` and ``resume``, which the connection wires to the socket's
 Speed matters here, because every message goes through this class:
 
 * a message that arrives while a consumer waits resolves the consumer's future
-  directly and never touches the queue;
+  directly and never touches the queue, and resumes the consumer at once
+  (see ``Assembler._resolve``) instead of on the next loop pass;
 * a consumer that finds a message queued gets it without creating a future;
 * a message is stored exactly as it will be returned (``str`` or ``bytes``);
   converting only happens when ``decode`` asks for the other type.
@@ -21,14 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextvars
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any, cast
+from collections.abc import AsyncGenerator, Callable
+from typing import cast
 
 from .exceptions import ConcurrencyError, PayloadTooBig
 
-__all__ = ["Assembler", "Data", "Waiter", "parse_limits"]
+__all__ = ["Assembler", "Data", "parse_limits"]
 
 
 
@@ -81,172 +81,6 @@ def _convert(message: Data, decode: bool | None) -> Data:
     return message.encode() if isinstance(message, str) else message
 
 
-_PENDING = 0
-_RESULT = 1
-_EXCEPTION = 2
-_CANCELLED = 3
-
-
-class Waiter:
-    """The future a waiting ``recv()`` awaits: an :class:`asyncio.Future` look-alike that wakes its task at once.
-
-    With an :class:`asyncio.Future`, a message that arrives for a waiting task
-    takes a detour through the event loop: ``set_result`` schedules the task's
-    wake-up as a callback, which runs on the next loop iteration.  That
-    detour (a future, a handle and a loop pass per message) was most of what
-    the high-level API cost over the listener API.  A Waiter instead runs the
-    task's wake-up synchronously in ``set_result``, while the engine is still
-    handling the read: the task resumes, and what it sends is gathered into
-    the same ``send()`` as the engine's other writes.  If a task is already
-    running (the engine was called from a coroutine, as in some tests), the
-    wake-up is scheduled as usual, because asyncio cannot run two task steps
-    at once.  Exceptions and cancellation always go through the loop.
-
-    It implements the part of the Future protocol that :class:`asyncio.Task`
-    uses (``_asyncio_future_blocking``, ``add_done_callback``, ``cancel``,
-    ``result``...), so ``wait_for``, timeouts and cancellation behave as
-    with a Future.  Only the assembler creates Waiters; users never see them.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._state = _PENDING
-        self._value: object = None
-        self._callback: Callable[[Waiter], object] | None = None
-        self._context: contextvars.Context | None = None
-        self._more: list[tuple[Callable[[Waiter], object], contextvars.Context | None]] | None = None
-        #: Part of the Future protocol: a task sets it to ``False`` once it waits on this object.
-        self._asyncio_future_blocking = False
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        """The loop this waiter belongs to."""
-        return self._loop
-
-    def done(self) -> bool:
-        """``True`` once a result, an exception or a cancellation is set."""
-        return self._state != _PENDING
-
-    def cancelled(self) -> bool:
-        """``True`` if the waiter was cancelled."""
-        return self._state == _CANCELLED
-
-    def result(self) -> Any:
-        """The message; raises the exception, or CancelledError, instead if that is what was set."""
-        state = self._state
-        if state == _RESULT:
-            return self._value
-        if state == _EXCEPTION:
-            raise cast(BaseException, self._value)
-        if state == _CANCELLED:
-            raise asyncio.CancelledError() if self._value is None else asyncio.CancelledError(self._value)
-        raise asyncio.InvalidStateError("result is not set")
-
-    def exception(self) -> BaseException | None:
-        """The exception set, or ``None``; raises CancelledError if cancelled."""
-        state = self._state
-        if state == _EXCEPTION:
-            return cast(BaseException, self._value)
-        if state == _CANCELLED:
-            raise asyncio.CancelledError()
-        if state == _PENDING:
-            raise asyncio.InvalidStateError("exception is not set")
-        return None
-
-    def add_done_callback(
-        self, fn: Callable[[Waiter], object], *, context: contextvars.Context | None = None
-    ) -> None:
-        """Call ``fn(self)`` when done (as :meth:`asyncio.Future.add_done_callback`)."""
-        if self._state != _PENDING:
-            self._loop.call_soon(fn, self, context=context)
-        elif self._callback is None:
-            self._callback = fn
-            self._context = context
-        else:
-            if self._more is None:
-                self._more = []
-            self._more.append((fn, context))
-
-    def remove_done_callback(self, fn: Callable[[Waiter], object]) -> int:
-        """Forget ``fn``; return how many times it was registered."""
-        removed = 0
-        if self._callback is not None and self._callback == fn:
-            self._callback = None
-            self._context = None
-            removed = 1
-        if self._more is not None:
-            kept = [item for item in self._more if item[0] != fn]
-            removed += len(self._more) - len(kept)
-            self._more = kept
-        return removed
-
-    def cancel(self, msg: Any = None) -> bool:
-        """Cancel the wait, if still pending; wakes the task through the loop."""
-        if self._state != _PENDING:
-            return False
-        self._state = _CANCELLED
-        self._value = msg
-        self._schedule_callbacks()
-        return True
-
-    def set_result(self, result: Any) -> None:
-        """Complete with ``result`` and resume the waiting task now, if no other task is running."""
-        if self._state != _PENDING:
-            raise asyncio.InvalidStateError("waiter is already done")
-        self._state = _RESULT
-        self._value = result
-        callback = self._callback
-        if callback is None or self._more is not None:
-            self._schedule_callbacks()
-            return
-        loop = self._loop
-        if _current_task(loop) is not None:
-            self._schedule_callbacks()
-            return
-        context = self._context
-        self._callback = None
-        self._context = None
-        try:
-            if context is None:
-                callback(self)
-            else:
-                context.run(callback, self)
-        except RuntimeError:
-            # The context or the task could not be entered (they are busy):
-            # nothing ran, so let the loop deliver the wake-up.
-            loop.call_soon(callback, self, context=context)
-
-    def set_exception(self, exc: BaseException) -> None:
-        """Complete with ``exc``; the task is woken through the loop."""
-        if self._state != _PENDING:
-            raise asyncio.InvalidStateError("waiter is already done")
-        self._state = _EXCEPTION
-        self._value = exc
-        self._schedule_callbacks()
-
-    def _schedule_callbacks(self) -> None:
-        loop = self._loop
-        callback = self._callback
-        if callback is not None:
-            self._callback = None
-            loop.call_soon(callback, self, context=self._context)
-            self._context = None
-        more = self._more
-        if more is not None:
-            self._more = None
-            for fn, context in more:
-                loop.call_soon(fn, self, context=context)
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        # A generator, not __next__ raising StopIteration(message): Cython hands a generator's
-        # return value to the awaiting coroutine directly, without an exception and traceback.
-        if self._state == _PENDING:
-            self._asyncio_future_blocking = True
-            yield self
-        return self.result()
-
-    __iter__ = __await__
-
-
 class Assembler:
     """Bounded queue of incoming messages, with fragment reassembly.
 
@@ -281,7 +115,7 @@ class Assembler:
         self.fragments: list[bytes] | None = None
         self._text = False
         self._size = 0
-        self._waiter: Waiter | None = None
+        self._waiter: asyncio.Future[Data] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed: BaseException | None = None
         self._clean_close = False
@@ -306,7 +140,7 @@ class Assembler:
         if waiter is not None and not waiter.done():
             # A consumer is waiting: hand it over, no queue round trip.
             self._waiter = None
-            waiter.set_result(message)
+            self._resolve(waiter, message)
             return
         queue = self._queue
         queue.append(message)
@@ -351,6 +185,29 @@ class Assembler:
             self.fragments = None
             payload = b"".join(fragments)
             self.put(payload.decode() if self._text else payload)
+
+    def _resolve(self, waiter: asyncio.Future[Data], message: Data) -> None:
+        # set_result() would schedule the waiting task's wake-up for the next loop pass: a handle and a
+        # loop pass per message, most of what the high-level API cost over the listener API. Called
+        # from a loop callback (the engine handling a read), no task is running, so the wake-up can run
+        # right here, as an eager task would: the task resumes now, and what it sends joins the
+        # engine's gathered write. Inside a running task asyncio cannot step another one, so the wake-up
+        # goes through the loop as usual. The one callback on the future is the task's wake-up: nothing
+        # else ever sees this future.
+        loop = self._loop
+        if loop is not None and _current_task(loop) is None:
+            callbacks = waiter._callbacks
+            if callbacks and len(callbacks) == 1:
+                wakeup, context = callbacks[0]
+                waiter.remove_done_callback(wakeup)
+                waiter.set_result(message)
+                try:
+                    context.run(wakeup, waiter)
+                except RuntimeError:
+                    # The context or the task could not be entered, so nothing ran: let the loop do it.
+                    loop.call_soon(wakeup, waiter, context=context)
+                return
+        waiter.set_result(message)
 
     def close(self, exc: BaseException, clean: bool = False) -> None:
         """End the stream of messages: once the queue is drained, consumers get ``exc``.
@@ -411,7 +268,7 @@ class Assembler:
                 raise StopAsyncIteration from None
             raise
 
-    def _new_waiter(self) -> Waiter:
+    def _new_waiter(self) -> asyncio.Future[Data]:
         if self._waiter is not None or self._stream is not None:
             raise ConcurrencyError("another coroutine is already waiting for the next message")
         if self._closed is not None:
@@ -420,11 +277,11 @@ class Assembler:
         self._waiter = waiter
         return waiter
 
-    def _create_future(self) -> Waiter:
+    def _create_future(self) -> asyncio.Future[Data]:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        return Waiter(loop)
+        return loop.create_future()
 
     def _pop(self) -> Data:
         # The next queued message; reading resumes once the queue is down to the low-water mark.
@@ -435,7 +292,7 @@ class Assembler:
             self._resume()
         return message
 
-    def _cancelled(self, waiter: Waiter) -> None:
+    def _cancelled(self, waiter: asyncio.Future[Data]) -> None:
         if self._waiter is waiter:
             self._waiter = None
         elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
@@ -518,4 +375,4 @@ class Assembler:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
-            waiter.set_result(b"")
+            self._resolve(waiter, b"")

@@ -1,4 +1,4 @@
-"""The Waiter a waiting recv() awaits: synchronous wake-up from loop callbacks, and the Future protocol.
+"""How a waiting recv() is resumed: at once from a loop callback, through the loop inside a running task.
 
 Each test runs twice: against the compiled module and against the plain ``messages.py`` source, which is
 what runs when the extension is not built.
@@ -117,51 +117,3 @@ async def test_close_wakes_a_waiting_task_through_the_loop_with_the_exception(me
     asyncio.get_running_loop().call_soon(asm.close, error)
     with pytest.raises(ConnectionResetError):
         await task
-
-
-async def test_waiter_follows_the_future_protocol(messages: Any) -> None:
-    loop = asyncio.get_running_loop()
-    waiter = messages.Waiter(loop)
-    assert waiter.get_loop() is loop
-    assert not waiter.done() and not waiter.cancelled()
-    with pytest.raises(asyncio.InvalidStateError):
-        waiter.result()
-    with pytest.raises(asyncio.InvalidStateError):
-        waiter.exception()
-
-    calls: list[str] = []
-
-    def first(w: object) -> None:
-        calls.append("first")
-
-    def second(w: object) -> None:
-        calls.append("second")
-
-    waiter.add_done_callback(first)
-    waiter.add_done_callback(second)
-    waiter.add_done_callback(second)
-    assert waiter.remove_done_callback(second) == 2
-    waiter.set_result(42)
-    assert waiter.done() and waiter.result() == 42 and waiter.exception() is None
-    assert calls == []  # this test is a running task: the callbacks go through the loop
-    await asyncio.sleep(0)
-    assert calls == ["first"]
-    with pytest.raises(asyncio.InvalidStateError):
-        waiter.set_result(1)
-    assert not waiter.cancel()
-
-    late = messages.Waiter(loop)
-    late.set_exception(ValueError("bad"))
-    late.add_done_callback(second)  # already done: scheduled on the loop, as with a Future
-    assert calls == ["first"]
-    await asyncio.sleep(0)
-    assert calls == ["first", "second"]
-    assert isinstance(late.exception(), ValueError)
-    with pytest.raises(ValueError):
-        late.result()
-
-    cancelled = messages.Waiter(loop)
-    assert cancelled.cancel("why")
-    assert cancelled.cancelled()
-    with pytest.raises(asyncio.CancelledError):
-        cancelled.result()
