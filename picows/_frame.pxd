@@ -75,8 +75,20 @@ cdef class FrameReader:
         bint message_is_text
         bint message_compressed
         uint32_t utf8_state
-        # Payload bytes of the incomplete frame at `start` already unmasked and UTF-8 checked.
+        # Payload bytes of the incomplete frame at `start` (or in `spill`) already unmasked and UTF-8 checked.
         Py_ssize_t partial_done
+
+        # A large data frame's payload is received straight into the bytes object that get_payload_as_bytes()
+        # then returns: no copy out of the read buffer, and the buffer does not grow for it.
+        bytes spill
+        Py_ssize_t spill_filled
+        int spill_opcode
+        bint spill_fin
+        bint spill_masked
+        bint spill_text
+        uint8_t spill_key[4]
+        # The last get_write_ptr() pointed into `spill`, not into `buf`.
+        bint reading_spill
 
         readonly bint close_received
         # 0 while the stream is healthy; the close code to fail the connection with otherwise.
@@ -89,6 +101,7 @@ cdef class FrameReader:
     cdef object get_buffer_view(self, Py_ssize_t hint)
     cdef void data_added(self, Py_ssize_t nbytes) noexcept
     cdef WSFrame next_frame(self)
+    cdef WSFrame _next_spilled(self)
     cdef void compact(self) noexcept
     cdef void fail(self, int code, str message) noexcept
     cdef Py_ssize_t pending_size(self) noexcept

@@ -36,6 +36,8 @@ for _t in WSMsgType:
 cdef enum:
     # How far the read buffer grows for a burst of small frames (large frames grow it to their own size).
     MAX_BURST_CAPACITY = 256 * 1024
+    # Data frames from this size on that do not arrive in one read are received into their own bytes object.
+    SPILL_MIN_PAYLOAD = 32 * 1024
 
 cdef enum:
     CLOSE_PROTOCOL_ERROR = 1002
@@ -81,7 +83,11 @@ cdef class WSFrame:
         return False
 
     cpdef bytes get_payload_as_bytes(self):
-        """Copy the payload into a new bytes object."""
+        """The payload as bytes: a copy, except for large frames, which were received into a bytes object."""
+        cdef object owner = self._owner
+        if (type(owner) is bytes and PyBytes_AS_STRING(owner) == self.payload_ptr
+                and PyBytes_GET_SIZE(owner) == self.payload_size):
+            return <bytes>owner
         return PyBytes_FromStringAndSize(self.payload_ptr, self.payload_size)
 
     cpdef str get_payload_as_utf8_text(self):
@@ -196,6 +202,12 @@ cdef class FrameReader:
         cdef Py_ssize_t wanted = self.needed if self.needed > pending else pending + 1
         cdef Py_ssize_t new_capacity
         cdef char* new_buf
+        if self.spill is not None and self.spill_filled < PyBytes_GET_SIZE(self.spill):
+            # Exactly the rest of the large frame's payload: what follows it goes to the read buffer.
+            self.reading_spill = True
+            size[0] = self.offered = PyBytes_GET_SIZE(self.spill) - self.spill_filled
+            return PyBytes_AS_STRING(self.spill) + self.spill_filled
+        self.reading_spill = False
         if self.start > 0 and (self.capacity - self.end < 1024 or self.capacity - self.start < wanted):
             # Move the incomplete frame to the front so that the free space is one contiguous run.
             if pending:
@@ -227,6 +239,10 @@ cdef class FrameReader:
         return PyMemoryView_FromMemory(ptr, size, PyBUF_WRITE)
 
     cdef void data_added(self, Py_ssize_t nbytes) noexcept:
+        if self.reading_spill:
+            self.reading_spill = False
+            self.spill_filled += nbytes
+            return
         self.end += nbytes
         self.read_filled = nbytes == self.offered
 
@@ -255,6 +271,7 @@ cdef class FrameReader:
         if self.error_code == 0:
             self.error_code = code
             self.error_message = message
+        self.spill = None
 
     # ---- parsing ------------------------------------------------------------------------------------------
 
@@ -276,7 +293,11 @@ cdef class FrameReader:
         cdef unsigned char* inflated
         cdef size_t inflated_size
 
-        if self.error_code != 0 or self.close_received or avail < 2:
+        if self.error_code != 0 or self.close_received:
+            return None
+        if self.spill is not None:
+            return self._next_spilled()
+        if avail < 2:
             return None
 
         b0 = p[0]
@@ -372,6 +393,21 @@ cdef class FrameReader:
             self.utf8_state = PICOWS_UTF8_ACCEPT
 
         if avail < total:
+            if payload_len >= SPILL_MIN_PAYLOAD and opcode < 8 and not (compressed or rsv1):
+                # Large and incomplete: the rest of its payload is read into the bytes object the listener will
+                # get, after what has arrived so far (kept as it is: masked, or unmasked up to partial_done).
+                self.spill = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>payload_len)
+                self.spill_filled = avail - header_len
+                memcpy(PyBytes_AS_STRING(self.spill), payload, self.spill_filled)
+                self.spill_opcode = opcode
+                self.spill_fin = fin
+                self.spill_masked = masked
+                self.spill_text = is_text and self.validate_utf8
+                memcpy(self.spill_key, key, 4)
+                self.start = self.end
+                self.needed = 0
+                self.read_filled = False
+                return self._next_spilled()
             # Incomplete: remember its size so the buffer grows once, and check the text received so far so that
             # invalid UTF-8 fails the connection without waiting for the end of a long frame.
             self.needed = total
@@ -438,12 +474,55 @@ cdef class FrameReader:
             # The previous listener kept a reference to its frame; don't change it under its feet.
             frame = WSFrame()
             self.frame = frame
+        elif frame._owner is not None:
+            frame._owner = None
         frame.payload_ptr = <char*>payload
         frame.payload_size = <Py_ssize_t>payload_len
         frame.opcode = opcode
         frame.fin = fin
         # A decompressed frame is plain data: RSV1 is reported only for compressed frames nobody decompressed.
         frame.rsv1 = rsv1 and not compressed
+        frame.tail_size = self.end - self.start
+        frame.last_in_buffer = frame.tail_size == 0
+        return frame
+
+    cdef WSFrame _next_spilled(self):
+        # The large frame being received into `spill`: None until its payload is complete, then the frame.
+        cdef bytes data = self.spill
+        cdef uint8_t* payload = <uint8_t*>PyBytes_AS_STRING(data)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+        cdef WSFrame frame
+        if self.spill_filled < size:
+            if self.spill_text and self.spill_filled > self.partial_done:
+                # As for frames in the read buffer: invalid UTF-8 fails before the rest of the frame arrives.
+                self._unmask_and_check(payload, self.spill_key, self.spill_masked, self.spill_filled)
+                if self.utf8_state == PICOWS_UTF8_REJECT:
+                    self.fail(CLOSE_INVALID_TEXT, "invalid UTF-8 in a text message")
+            return None
+        self.spill = None
+        if self.spill_text:
+            self._unmask_and_check(payload, self.spill_key, self.spill_masked, size)
+            if self.utf8_state == PICOWS_UTF8_REJECT or (self.spill_fin and self.utf8_state != PICOWS_UTF8_ACCEPT):
+                self.fail(CLOSE_INVALID_TEXT, "invalid UTF-8 in a text message")
+                return None
+        elif self.spill_masked:
+            picows_mask_inplace(payload, <size_t>size, self.spill_key)
+        self.partial_done = 0
+        if self.spill_opcode != OP_CONTINUATION:
+            self.message_is_text = self.spill_opcode == OP_TEXT
+            self.message_compressed = False
+        self.in_message = not self.spill_fin
+
+        frame = self.frame
+        if Py_REFCNT(frame) > 2:
+            frame = WSFrame()
+            self.frame = frame
+        frame._owner = data
+        frame.payload_ptr = <char*>payload
+        frame.payload_size = size
+        frame.opcode = self.spill_opcode
+        frame.fin = self.spill_fin
+        frame.rsv1 = False
         frame.tail_size = self.end - self.start
         frame.last_in_buffer = frame.tail_size == 0
         return frame

@@ -593,17 +593,18 @@ def test_first_error_wins() -> None:
 
 @SIDES
 def test_buffer_grows_for_big_frame_and_shrinks_back(is_client: bool) -> None:
-    init = 16 * 1024
+    # Frames below 32 KiB that do not fit grow the read buffer to their size.
+    init = 1024
     r = FrameReader(is_client, init_capacity=init)
     assert r.buffer_capacity == init
-    payload = random.Random(3).randbytes(1024 * 1024)
+    payload = random.Random(3).randbytes(24 * 1024)
     data = frame_for(is_client, BINARY, payload)
     out: Frames = []
     pos = 0
     grown = 0
     while pos < len(data):
-        out.extend(r.feed(data[pos:pos + 64 * 1024]))
-        pos += 64 * 1024
+        out.extend(r.feed(data[pos:pos + 4 * 1024]))
+        pos += 4 * 1024
         if pos < len(data):
             grown = max(grown, r.buffer_capacity)
     assert grown >= len(data)
@@ -614,6 +615,57 @@ def test_buffer_grows_for_big_frame_and_shrinks_back(is_client: bool) -> None:
     for _ in range(32):
         assert r.feed(frame_for(is_client, TEXT, b"after")) == [(WSMsgType.TEXT, True, False, b"after")]
     assert r.buffer_capacity == init
+
+
+@SIDES
+@pytest.mark.parametrize("opcode", [BINARY, TEXT])
+def test_large_frame_is_received_into_its_own_bytes_and_the_buffer_stays_small(is_client: bool, opcode: int) -> None:
+    # From 32 KiB on, a frame that does not arrive whole is read into the bytes object handed to the listener.
+    init = 16 * 1024
+    r = FrameReader(is_client, init_capacity=init)
+    rng = random.Random(5)
+    payload = ("é" * 60_000).encode() if opcode == TEXT else rng.randbytes(1024 * 1024)
+    data = frame_for(is_client, opcode, payload) + frame_for(is_client, BINARY, b"next")
+    out: Frames = []
+    for pos in range(0, len(data), 10_000):
+        out.extend(r.feed(data[pos:pos + 10_000]))
+        assert r.buffer_capacity == init
+    assert out == [(WSMsgType(opcode), True, False, payload), (WSMsgType.BINARY, True, False, b"next")]
+    assert r.error_code == 0
+
+
+@SIDES
+def test_large_fragments_continue_a_message_across_spilled_frames(is_client: bool) -> None:
+    first = ("ab" * 20_000).encode()
+    second = ("é" * 20_000).encode()
+    data = frame_for(is_client, TEXT, first, fin=False) + frame_for(is_client, CONT, second)
+    out: Frames = []
+    r = FrameReader(is_client)
+    for pos in range(0, len(data), 7_000):
+        out.extend(r.feed(data[pos:pos + 7_000]))
+    assert out == [(WSMsgType.TEXT, False, False, first), (WSMsgType.CONTINUATION, True, False, second)]
+    assert r.error_code == 0
+
+
+@SIDES
+def test_invalid_utf8_in_a_large_text_frame_fails_before_the_frame_ends(is_client: bool) -> None:
+    payload = b"a" * 20_000 + b"\xff" + b"b" * 80_000
+    data = frame_for(is_client, TEXT, payload)
+    r = FrameReader(is_client)
+    assert r.feed(data[:30_000]) == []
+    assert_failed(r, WSCloseCode.INVALID_TEXT)
+
+
+@SIDES
+def test_large_text_frame_ending_mid_character_fails(is_client: bool) -> None:
+    payload = b"a" * 50_000 + "é".encode()[:1]
+    data = frame_for(is_client, TEXT, payload)
+    r = FrameReader(is_client)
+    out: Frames = []
+    for pos in range(0, len(data), 20_000):
+        out.extend(r.feed(data[pos:pos + 20_000]))
+    assert out == []
+    assert_failed(r, WSCloseCode.INVALID_TEXT)
 
 
 def test_buffer_grows_for_a_burst_of_small_frames_and_shrinks_back() -> None:

@@ -388,3 +388,43 @@ async def test_large_unmasked_frames_sent_without_a_copy_arrive_whole_and_in_ord
         assert [f[3] for f in frames] == [bytes([i]) * size for i, size in enumerate(_Burst.SIZES)]
         transport.disconnect()
         await bounded(transport.wait_disconnected())
+
+
+class _PayloadIdentityProbe(RecordingListener):
+    """Records whether two get_payload_as_bytes() calls on one frame return the same object (no copy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.same_object: list[bool] = []
+
+    def on_ws_frame(self, transport: WSTransport, frame: picows.WSFrame) -> None:
+        self.same_object.append(frame.get_payload_as_bytes() is frame.get_payload_as_bytes())
+        super().on_ws_frame(transport, frame)
+
+
+@pytest.mark.parametrize("fast_transport", [True, False], ids=["socket-transport", "loop-transport"])
+async def test_large_frames_are_received_into_the_bytes_the_listener_gets(fast_transport: bool) -> None:
+    # Large frames (server -> client unmasked, client -> server masked) are read straight into their bytes
+    # object; small ones are copied out of the read buffer as before. Both arrive intact and in order.
+    sizes = [100_000, 10, 1_000_000, 40_000, 300]
+    payloads = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
+    async with ws_server(_PayloadIdentityProbe, max_frame_size=2**21) as server:
+        transport, client = await bounded(
+            picows.ws_connect(_PayloadIdentityProbe, server.url(), fast_transport=fast_transport,
+                              max_frame_size=2**21)
+        )
+        assert isinstance(client, _PayloadIdentityProbe)
+        for payload in payloads:
+            transport.send(WSMsgType.BINARY, payload)
+        await bounded(server.listeners[0].wait_frames(len(payloads)))  # type: ignore[attr-defined]
+        server_side = server.listeners[0]
+        assert isinstance(server_side, _PayloadIdentityProbe)
+        assert [f[3] for f in server_side.frames] == payloads
+        assert server_side.same_object == [n >= 32 * 1024 for n in sizes]
+        for payload in payloads:
+            server_side.transport.send(WSMsgType.BINARY, payload)  # type: ignore[union-attr]
+        frames = await client.wait_frames(len(payloads))
+        assert [f[3] for f in frames] == payloads
+        assert client.same_object == [n >= 32 * 1024 for n in sizes]
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
