@@ -27,8 +27,12 @@ cdef class SocketTransport:
         # Bytes not yet accepted by the kernel: _wbuf[_woff:].
         bytearray _wbuf
         bint _writer_added
-        # True while the protocol handles a read: small writes are gathered until it returns.
+        # True while the protocol handles a read: small writes are gathered until it returns, in
+        # _cork[0:_cork_len], a C buffer that lives only while a read is handled (idle connections have none).
         bint _corked
+        char* _cork
+        Py_ssize_t _cork_len
+        Py_ssize_t _cork_cap
         bint _reading
         bint _closing
         bint _lost_scheduled
@@ -45,6 +49,8 @@ cdef class SocketTransport:
     cdef _start_reading(self)
     cdef _stop_reading(self)
     cdef _buffer(self, const char* data, Py_ssize_t size)
+    cdef char* _cork_reserve(self, Py_ssize_t size) except NULL
+    cdef void _cork_release(self) noexcept
     cdef _flush(self)
     cdef Py_ssize_t _sent(self, ssize_t n) except -2
     cdef _wait_writable(self)

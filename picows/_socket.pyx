@@ -11,9 +11,10 @@ selector loops and uvloop). It speaks plain TCP only: TLS stays on asyncio's SSL
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.errno cimport errno, EAGAIN, EINTR
-from libc.string cimport memset, strerror
+from libc.string cimport memcpy, memset, strerror
 
 import socket
 
@@ -43,6 +44,14 @@ cdef Py_ssize_t DEFAULT_HIGH_WATER = 64 * 1024
 # gathered, since gathering copies; a larger one, or CORK_MAX_TOTAL bytes gathered, sends at once.
 cdef Py_ssize_t CORK_MAX_WRITE = 16 * 1024
 cdef Py_ssize_t CORK_MAX_TOTAL = 64 * 1024
+# The gathering buffer starts with room for any one write and doubles up to CORK_MAX_TOTAL: a C buffer, because
+# growing a bytearray in 12.5% steps and shrinking it after each flush copied the gathered bytes many times over.
+cdef Py_ssize_t CORK_INIT = 16 * 1024
+# One released gathering buffer kept for the next read of any connection: a busy connection then reuses it
+# instead of paying malloc/free per read, and idle connections still hold none. Handing it over is a pointer
+# swap with the GIL held, so threads running their own loops cannot take it twice.
+cdef char* _spare_cork = NULL
+cdef Py_ssize_t _spare_cork_cap = 0
 
 
 cdef inline object _os_error(int err):
@@ -108,6 +117,10 @@ cdef class SocketTransport:
         self._on_readable_cb = self._on_readable
         self._on_writable_cb = self._on_writable
 
+    def __dealloc__(self):
+        PyMem_Free(self._cork)
+        self._cork = NULL
+
     def start(self):
         """Tell the protocol it is connected (connection_made) and start reading."""
         self._protocol.on_connection_made(self)
@@ -142,7 +155,7 @@ cdef class SocketTransport:
                     self._protocol.on_data(n)
                 finally:
                     self._corked = False
-                    if PyByteArray_GET_SIZE(self._wbuf) and not self._writer_added:
+                    if self._cork_len:
                         self._flush()
                 return
         except (SystemExit, KeyboardInterrupt):
@@ -183,20 +196,19 @@ cdef class SocketTransport:
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:
         """Send ``size`` bytes now (or, while corked, with the next flush); the rest is buffered."""
-        cdef Py_ssize_t n, pending
+        cdef Py_ssize_t n
         if size <= 0 or self._lost_scheduled:
             # Like asyncio: writes after the connection was dropped are ignored.
             return 0
-        pending = PyByteArray_GET_SIZE(self._wbuf)
         if self._writer_added:
             # The kernel is full: append, the writer callback sends it.
             self._buffer(data, size)
             self._maybe_pause()
             return 0
-        if self._corked and size <= CORK_MAX_WRITE and pending + size <= CORK_MAX_TOTAL:
-            self._buffer(data, size)
+        if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
+            memcpy(self._cork_reserve(size), data, <size_t>size)
             return 0
-        if pending:
+        if self._cork_len:
             # Gathered writes go first, to keep the order.
             self._flush()
             if self._lost_scheduled:
@@ -223,7 +235,7 @@ cdef class SocketTransport:
         cdef iovec iov[2]
         cdef Py_ssize_t n
         cdef Py_ssize_t total = head_size + body_size
-        if self._writer_added or self._lost_scheduled or PyByteArray_GET_SIZE(self._wbuf):
+        if self._writer_added or self._lost_scheduled or self._cork_len:
             # Writes are waiting (gathered, or the kernel is full): queue behind them, in order.
             self.write_c(head, head_size)
             self.write_c(body, body_size)
@@ -253,24 +265,60 @@ cdef class SocketTransport:
         write should take write_c() instead: not corked, too large, or the kernel is already behind. A frame
         built in place skips the temporary bytes object and the copy that write_c() would make.
         """
-        cdef Py_ssize_t pending = PyByteArray_GET_SIZE(self._wbuf)
         if (not self._corked or self._writer_added or self._lost_scheduled or size > CORK_MAX_WRITE
-                or pending + size > CORK_MAX_TOTAL):
+                or self._cork_len + size > CORK_MAX_TOTAL):
             return NULL
-        PyByteArray_Resize(self._wbuf, pending + size)
-        return PyByteArray_AS_STRING(self._wbuf) + pending
+        return self._cork_reserve(size)
+
+    cdef char* _cork_reserve(self, Py_ssize_t size) except NULL:
+        # Room for `size` more gathered bytes (callers keep the total within CORK_MAX_TOTAL).
+        global _spare_cork, _spare_cork_cap
+        cdef Py_ssize_t needed = self._cork_len + size
+        cdef Py_ssize_t cap = self._cork_cap
+        cdef char* buf
+        if cap == 0 and _spare_cork != NULL:
+            self._cork = _spare_cork
+            self._cork_cap = cap = _spare_cork_cap
+            _spare_cork = NULL
+        if needed > cap:
+            if cap == 0:
+                cap = CORK_INIT
+            while cap < needed:
+                cap *= 2
+            buf = <char*>PyMem_Realloc(self._cork, <size_t>cap)
+            if buf == NULL:
+                raise MemoryError()
+            self._cork = buf
+            self._cork_cap = cap
+        buf = self._cork + self._cork_len
+        self._cork_len = needed
+        return buf
+
+    cdef void _cork_release(self) noexcept:
+        global _spare_cork, _spare_cork_cap
+        if _spare_cork == NULL:
+            _spare_cork = self._cork
+            _spare_cork_cap = self._cork_cap
+        else:
+            PyMem_Free(self._cork)
+        self._cork = NULL
+        self._cork_len = 0
+        self._cork_cap = 0
 
     cdef _flush(self):
-        # Send what was gathered while corked; the writer callback takes over what the kernel does not accept.
-        cdef Py_ssize_t size = PyByteArray_GET_SIZE(self._wbuf)
-        cdef Py_ssize_t n = self._sent(c_send(self._fd, PyByteArray_AS_STRING(self._wbuf), <size_t>size,
-                                              MSG_NOSIGNAL))
-        if n == size:
-            del self._wbuf[:]
-        elif n >= 0:
-            if n:
-                del self._wbuf[:n]
+        # Send what was gathered while corked; the write buffer and the writer callback take over what the kernel
+        # does not accept.
+        cdef Py_ssize_t size = self._cork_len
+        cdef Py_ssize_t n
+        if size == 0:
+            return
+        n = self._sent(c_send(self._fd, self._cork, <size_t>size, MSG_NOSIGNAL))
+        if 0 <= n < size:
+            self._buffer(self._cork + n, size - n)
+            self._cork_release()
             self._wait_writable()
+        else:
+            self._cork_release()
 
     cdef Py_ssize_t _sent(self, ssize_t n) except -2:
         # The outcome of a send: bytes taken (0 when the kernel is full), or -1 after failing the connection.
@@ -377,7 +425,7 @@ cdef class SocketTransport:
 
     def get_write_buffer_size(self):
         """Bytes written but not yet accepted by the kernel."""
-        return PyByteArray_GET_SIZE(self._wbuf)
+        return PyByteArray_GET_SIZE(self._wbuf) + self._cork_len
 
     # ---- closing ---------------------------------------------------------------------------------------------
 
@@ -391,7 +439,7 @@ cdef class SocketTransport:
             return
         self._closing = True
         self._stop_reading()
-        if PyByteArray_GET_SIZE(self._wbuf) and not self._writer_added:
+        if self._cork_len:
             self._flush()
         if PyByteArray_GET_SIZE(self._wbuf) == 0:
             self._schedule_lost(None)
@@ -407,6 +455,7 @@ cdef class SocketTransport:
             self._loop.remove_writer(self._fd)
             self._writer_added = False
         del self._wbuf[:]
+        self._cork_release()
         self._closing = True
         self._stop_reading()
         self._schedule_lost(exc)
@@ -452,4 +501,4 @@ cdef class SocketTransport:
 
     def __repr__(self):
         state = "closing" if self._closing else "open"
-        return f"<SocketTransport fd={self._fd} {state} buffered={PyByteArray_GET_SIZE(self._wbuf)}>"
+        return f"<SocketTransport fd={self._fd} {state} buffered={PyByteArray_GET_SIZE(self._wbuf) + self._cork_len}>"

@@ -364,6 +364,26 @@ async def test_writes_made_while_handling_a_read_go_out_together_and_in_order() 
 
 
 
+async def test_gathered_writes_past_the_buffer_growth_and_the_total_limit_keep_their_order() -> None:
+    # One read of 200 frames: the echoes fill the gathering buffer past its first 16 KiB (it grows), then past its
+    # 64 KiB limit (it is sent and gathering starts again); a 16 KiB + 1 echo in the middle goes straight out
+    # after what was gathered. Every echo arrives whole and in order, on both sides of each boundary.
+    payloads = [bytes([i % 256]) * (16 * 1024 + 1 if i == 77 else 500 + 7 * i) for i in range(200)]
+    batch = b"".join(encode_frame(WSMsgType.BINARY, p, mask_key=b"\x05\x06\x07\x08") for p in payloads)
+    async with ws_server(_BufferProbe, fast_transport=True, max_frame_size=2**20) as server:
+        transport, client = await fast_connect(server.url(), max_frame_size=2**20)
+        await asyncio.sleep(0.05)
+        transport.underlying_transport.write(batch)
+        frames = await client.wait_frames(200)
+        assert [f[3] for f in frames] == payloads
+        probe = server.listeners[0]
+        assert isinstance(probe, _BufferProbe)
+        assert max(probe.buffered) <= 64 * 1024 + 16 * 1024  # gathered bytes stay bounded
+        assert probe.buffered[77] == 0
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+
+
 class _Burst(WSListener):
     """On any message, sends a burst of frames of mixed sizes from a loop callback (outside the read's callbacks)."""
 
