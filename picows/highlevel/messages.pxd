@@ -26,4 +26,5 @@ cdef class Assembler:
     cpdef close(self, exc, bint clean=*)
     cpdef _create_future(self)
     cpdef _pop(self)
+    cpdef _new_waiter(self)
     cdef _resolve(self, waiter, message)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextvars
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from typing import cast
@@ -46,6 +47,14 @@ def _find_current_task() -> Callable[[asyncio.AbstractEventLoop], object]:
 
 
 _current_task = _find_current_task()
+
+# The future type and the methods the per-message path calls, looked up once: a call through the method
+# descriptor skips the lookup by name that ``waiter.set_result(...)`` costs each time. The assembler creates
+# its futures itself, so they are always exactly this type.
+_Future = asyncio.Future
+_set_result = asyncio.Future.set_result
+_remove_done_callback = asyncio.Future.remove_done_callback
+_context_run = contextvars.Context.run
 
 #: A message: ``str`` for a text message, ``bytes`` for a binary one.
 Data = str | bytes
@@ -199,10 +208,10 @@ class Assembler:
             callbacks = waiter._callbacks
             if callbacks and len(callbacks) == 1:
                 wakeup, context = callbacks[0]
-                waiter.remove_done_callback(wakeup)
-                waiter.set_result(message)
+                _remove_done_callback(waiter, wakeup)
+                _set_result(waiter, message)
                 try:
-                    context.run(wakeup, waiter)
+                    _context_run(context, wakeup, waiter)
                 except RuntimeError:
                     # The context or the task could not be entered, so nothing ran: let the loop do it.
                     loop.call_soon(wakeup, waiter, context=context)
@@ -278,10 +287,11 @@ class Assembler:
         return waiter
 
     def _create_future(self) -> asyncio.Future[Data]:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        return loop.create_future()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        # Not loop.create_future(): uvloop's passes loop= by keyword, which builds a dict per message. Without
+        # arguments the future belongs to the running loop, the one awaiting it.
+        return _Future()
 
     def _pop(self) -> Data:
         # The next queued message; reading resumes once the queue is down to the low-water mark.
