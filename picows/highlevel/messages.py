@@ -48,9 +48,9 @@ def _find_current_task() -> Callable[[asyncio.AbstractEventLoop], object]:
 
 _current_task = _find_current_task()
 
-# The future type and the methods the per-message path calls, looked up once: a call through the method
-# descriptor skips the lookup by name that ``waiter.set_result(...)`` costs each time. The assembler creates
-# its futures itself, so they are always exactly this type.
+# The methods the per-message path calls, looked up once: a call through the method descriptor skips the
+# lookup by name that ``waiter.set_result(...)`` costs each time. The loop's futures are asyncio.Future
+# (a subclass works too); _resolve checks before using them.
 _Future = asyncio.Future
 _set_result = asyncio.Future.set_result
 _remove_done_callback = asyncio.Future.remove_done_callback
@@ -126,6 +126,7 @@ class Assembler:
         self._size = 0
         self._waiter: asyncio.Future[Data] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._future_kwargs: dict[str, asyncio.AbstractEventLoop] = {}
         self._closed: BaseException | None = None
         self._clean_close = False
         # Streaming state: a deque of raw pieces while get_streaming() runs.
@@ -204,7 +205,7 @@ class Assembler:
         # goes through the loop as usual. The one callback on the future is the task's wake-up: nothing
         # else ever sees this future.
         loop = self._loop
-        if loop is not None and _current_task(loop) is None:
+        if loop is not None and isinstance(waiter, _Future) and _current_task(loop) is None:
             callbacks = waiter._callbacks
             if callbacks and len(callbacks) == 1:
                 wakeup, context = callbacks[0]
@@ -289,9 +290,10 @@ class Assembler:
     def _create_future(self) -> asyncio.Future[Data]:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        # Not loop.create_future(): uvloop's passes loop= by keyword, which builds a dict per message. Without
-        # arguments the future belongs to the running loop, the one awaiting it.
-        return _Future()
+            self._future_kwargs = {"loop": self._loop}
+        # Neither loop.create_future() (uvloop's builds a loop= keyword dict per call) nor asyncio.Future()
+        # without a loop (on Python 3.11 finding the running loop costs a getpid() system call per message).
+        return _Future(**self._future_kwargs)
 
     def _pop(self) -> Data:
         # The next queued message; reading resumes once the queue is down to the low-water mark.
