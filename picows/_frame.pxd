@@ -103,6 +103,7 @@ cdef class FrameReader:
     cdef WSFrame next_frame(self)
     cdef WSFrame _next_spilled(self)
     cdef void compact(self) noexcept
+    cdef void release_if_empty(self) noexcept
     cdef void fail(self, int code, str message) noexcept
     cdef Py_ssize_t pending_size(self) noexcept
     cdef void _unmask_and_check(self, uint8_t* payload, uint8_t* key, bint masked, Py_ssize_t upto) noexcept

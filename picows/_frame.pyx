@@ -208,6 +208,12 @@ cdef class FrameReader:
             size[0] = self.offered = PyBytes_GET_SIZE(self.spill) - self.spill_filled
             return PyBytes_AS_STRING(self.spill) + self.spill_filled
         self.reading_spill = False
+        if self.buf == NULL:
+            # Released while idle (release_if_empty): allocate again for this read.
+            self.buf = <char*>PyMem_Malloc(self.init_capacity)
+            if self.buf == NULL:
+                raise MemoryError()
+            self.capacity = self.init_capacity
         if self.start > 0 and (self.capacity - self.end < 1024 or self.capacity - self.start < wanted):
             # Move the incomplete frame to the front so that the free space is one contiguous run.
             if pending:
@@ -266,6 +272,18 @@ cdef class FrameReader:
                 if new_buf != NULL:
                     self.buf = new_buf
                     self.capacity = self.init_capacity
+
+    cdef void release_if_empty(self) noexcept:
+        # Free the read buffer if it holds nothing: called once the handshake is done, so that a connection
+        # that then stays idle holds no read buffer (the handshake's bytes kept its pages resident). The next
+        # read allocates it again.
+        if self.start == self.end and self.spill is None and self.buf != NULL:
+            PyMem_Free(self.buf)
+            self.buf = NULL
+            self.capacity = 0
+            self.start = 0
+            self.end = 0
+            self.needed = 0
 
     cdef void fail(self, int code, str message) noexcept:
         if self.error_code == 0:

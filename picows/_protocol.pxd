@@ -7,7 +7,8 @@ from picows._transport cimport WSListener, WSTransport
 
 cdef class _WSProtocol(StreamProtocol):
     cdef:
-        FrameReader reader
+        # Readonly from Python for tests and debugging (its buffer_capacity, error_code...).
+        readonly FrameReader reader
         WSTransport transport
         WSListener listener
         object on_frame_func

@@ -6,6 +6,7 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
+from picows._frame import FrameReader
 from picows._socket import StreamProtocol
 from picows._transport import WSListener, WSTransport
 
@@ -36,6 +37,9 @@ class _WSProtocol(StreamProtocol):
         key: Any = ...,
         deflate_options: Any = ...,
     ) -> None: ...
+    @property
+    def reader(self) -> FrameReader:
+        """The connection's frame reader (read-only; for tests and debugging)."""
     def connection_made(self, transport: Any) -> None: ...
     def get_buffer(self, sizehint: int) -> memoryview: ...
     def buffer_updated(self, nbytes: int) -> None: ...

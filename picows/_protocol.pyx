@@ -407,6 +407,8 @@ cdef class _WSProtocol(StreamProtocol):
         if self.enable_auto_ping:
             self._start_auto_ping()
         self._process_frames()
+        # The handshake is done: an idle connection should hold no read buffer (see release_if_empty).
+        self.reader.release_if_empty()
 
     # ---- frames --------------------------------------------------------------------------------------------
 

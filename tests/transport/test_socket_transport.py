@@ -448,3 +448,22 @@ async def test_large_frames_are_received_into_the_bytes_the_listener_gets(fast_t
         assert client.same_object == [n >= 32 * 1024 for n in sizes]
         transport.disconnect()
         await bounded(transport.wait_disconnected())
+
+
+@pytest.mark.parametrize("fast_transport", [True, False], ids=["socket-transport", "loop-transport"])
+async def test_idle_connection_holds_no_read_buffer_after_the_handshake(fast_transport: bool) -> None:
+    # The handshake's bytes were read into the frame reader's buffer; once it is done the buffer is freed, so
+    # an idle connection costs no read buffer. The next read allocates it again, and frames flow as before.
+    async with ws_server(fast_transport=fast_transport) as server:
+        transport, client = await bounded(
+            picows.ws_connect(RecordingListener, server.url(), fast_transport=fast_transport)
+        )
+        assert isinstance(client, RecordingListener)
+        protocol = transport.underlying_transport.get_protocol()
+        assert protocol.reader.buffer_capacity == 0
+        transport.send(WSMsgType.BINARY, b"ping")
+        frames = await client.wait_frames(1)
+        assert frames[0][3] == b"ping"
+        assert protocol.reader.buffer_capacity > 0
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
