@@ -15,7 +15,7 @@ cdef class Assembler:
         Py_ssize_t _size
         object _waiter
         object _loop
-        dict _future_kwargs
+        object _new_future
         object _closed
         bint _clean_close
         object _stream

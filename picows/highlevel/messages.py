@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextvars
+import functools
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from typing import cast
@@ -49,10 +50,11 @@ def _find_current_task() -> Callable[[asyncio.AbstractEventLoop], object]:
 _current_task = _find_current_task()
 
 # The methods the per-message path calls, looked up once: a call through the method descriptor skips the
-# lookup by name that ``waiter.set_result(...)`` costs each time. The loop's futures are asyncio.Future
-# (a subclass works too); _resolve checks before using them.
+# lookup by name that ``waiter.set_result(...)`` costs each time. The assembler creates its futures itself
+# (_create_future), always of exactly this type.
 _Future = asyncio.Future
 _set_result = asyncio.Future.set_result
+_done = asyncio.Future.done
 _remove_done_callback = asyncio.Future.remove_done_callback
 _context_run = contextvars.Context.run
 
@@ -126,7 +128,7 @@ class Assembler:
         self._size = 0
         self._waiter: asyncio.Future[Data] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._future_kwargs: dict[str, asyncio.AbstractEventLoop] = {}
+        self._new_future: Callable[[], asyncio.Future[Data]] | None = None
         self._closed: BaseException | None = None
         self._clean_close = False
         # Streaming state: a deque of raw pieces while get_streaming() runs.
@@ -147,7 +149,7 @@ class Assembler:
             self._stream_put(message, True)
             return
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None and not _done(waiter):
             # A consumer is waiting: hand it over, no queue round trip.
             self._waiter = None
             self._resolve(waiter, message)
@@ -205,7 +207,7 @@ class Assembler:
         # goes through the loop as usual. The one callback on the future is the task's wake-up: nothing
         # else ever sees this future.
         loop = self._loop
-        if loop is not None and isinstance(waiter, _Future) and _current_task(loop) is None:
+        if loop is not None and _current_task(loop) is None:
             callbacks = waiter._callbacks
             if callbacks and len(callbacks) == 1:
                 wakeup, context = callbacks[0]
@@ -288,12 +290,14 @@ class Assembler:
         return waiter
 
     def _create_future(self) -> asyncio.Future[Data]:
-        if self._loop is None:
+        new_future = self._new_future
+        if new_future is None:
             self._loop = asyncio.get_running_loop()
-            self._future_kwargs = {"loop": self._loop}
-        # Neither loop.create_future() (uvloop's builds a loop= keyword dict per call) nor asyncio.Future()
-        # without a loop (on Python 3.11 finding the running loop costs a getpid() system call per message).
-        return _Future(**self._future_kwargs)
+            # Neither loop.create_future() (uvloop's builds a loop= keyword dict per call) nor asyncio.Future()
+            # without a loop (on Python 3.11 finding the running loop costs a getpid() system call per message):
+            # a partial passes its keyword dict through without copying it.
+            new_future = self._new_future = functools.partial(_Future, loop=self._loop)
+        return new_future()
 
     def _pop(self) -> Data:
         # The next queued message; reading resumes once the queue is down to the low-water mark.
