@@ -101,6 +101,7 @@ cdef class FrameReader:
     cdef object get_buffer_view(self, Py_ssize_t hint)
     cdef void data_added(self, Py_ssize_t nbytes) noexcept
     cdef WSFrame next_frame(self)
+    cdef void _spill_prefix(self, uint8_t* payload, uint8_t* key, bint masked, bint check_text) noexcept
     cdef WSFrame _next_spilled(self)
     cdef void compact(self) noexcept
     cdef void release_if_empty(self) noexcept

@@ -416,7 +416,7 @@ cdef class FrameReader:
                 # get, after what has arrived so far (kept as it is: masked, or unmasked up to partial_done).
                 self.spill = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>payload_len)
                 self.spill_filled = avail - header_len
-                memcpy(PyBytes_AS_STRING(self.spill), payload, self.spill_filled)
+                self._spill_prefix(payload, key, masked, is_text and self.validate_utf8)
                 self.spill_opcode = opcode
                 self.spill_fin = fin
                 self.spill_masked = masked
@@ -504,16 +504,39 @@ cdef class FrameReader:
         frame.last_in_buffer = frame.tail_size == 0
         return frame
 
+    cdef void _spill_prefix(self, uint8_t* payload, uint8_t* key, bint masked, bint check_text) noexcept:
+        # Move the part of the frame that came with the header into `spill`. A masked one is unmasked on the way
+        # (one pass, not a copy and a later unmask), so it counts as done: bytes [0, partial_done) of the
+        # payload are unmasked, and UTF-8 checked for text.
+        cdef uint8_t* dst = <uint8_t*>PyBytes_AS_STRING(self.spill)
+        cdef Py_ssize_t done = self.partial_done
+        cdef Py_ssize_t prefix = self.spill_filled
+        cdef uint8_t rotated[4]
+        cdef int k
+        if not masked or prefix <= done:
+            memcpy(dst, payload, <size_t>prefix)
+            return
+        memcpy(dst, payload, <size_t>done)
+        for k in range(4):
+            rotated[k] = key[(done + k) & 3]
+        picows_mask_copy(dst + done, payload + done, <size_t>(prefix - done), rotated)
+        if check_text:
+            self.utf8_state = picows_utf8_validate(self.utf8_state, dst + done, <size_t>(prefix - done))
+        self.partial_done = prefix
+
     cdef WSFrame _next_spilled(self):
         # The large frame being received into `spill`: None until its payload is complete, then the frame.
         cdef bytes data = self.spill
         cdef uint8_t* payload = <uint8_t*>PyBytes_AS_STRING(data)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
         cdef WSFrame frame
+        cdef uint8_t rotated[4]
+        cdef int k
         if self.spill_filled < size:
-            if self.spill_text and self.spill_filled > self.partial_done:
+            if self.spill_text:
                 # As for frames in the read buffer: invalid UTF-8 fails before the rest of the frame arrives.
-                self._unmask_and_check(payload, self.spill_key, self.spill_masked, self.spill_filled)
+                if self.spill_filled > self.partial_done:
+                    self._unmask_and_check(payload, self.spill_key, self.spill_masked, self.spill_filled)
                 if self.utf8_state == PICOWS_UTF8_REJECT:
                     self.fail(CLOSE_INVALID_TEXT, "invalid UTF-8 in a text message")
             return None
@@ -523,8 +546,11 @@ cdef class FrameReader:
             if self.utf8_state == PICOWS_UTF8_REJECT or (self.spill_fin and self.utf8_state != PICOWS_UTF8_ACCEPT):
                 self.fail(CLOSE_INVALID_TEXT, "invalid UTF-8 in a text message")
                 return None
-        elif self.spill_masked:
-            picows_mask_inplace(payload, <size_t>size, self.spill_key)
+        elif self.spill_masked and size > self.partial_done:
+            # The prefix was unmasked as it was moved here: unmask the rest, with the key rotated to match.
+            for k in range(4):
+                rotated[k] = self.spill_key[(self.partial_done + k) & 3]
+            picows_mask_inplace(payload + self.partial_done, <size_t>(size - self.partial_done), rotated)
         self.partial_done = 0
         if self.spill_opcode != OP_CONTINUATION:
             self.message_is_text = self.spill_opcode == OP_TEXT

@@ -648,8 +648,11 @@ def test_large_fragments_continue_a_message_across_spilled_frames(is_client: boo
 
 
 @SIDES
-def test_invalid_utf8_in_a_large_text_frame_fails_before_the_frame_ends(is_client: bool) -> None:
-    payload = b"a" * 20_000 + b"\xff" + b"b" * 80_000
+@pytest.mark.parametrize("bad_at", [1_000, 20_000], ids=["in-first-read", "in-later-read"])
+def test_invalid_utf8_in_a_large_text_frame_fails_before_the_frame_ends(is_client: bool, bad_at: int) -> None:
+    # The first read (16 KiB) carries the header and the start of the payload, which is moved (and unmasked,
+    # server side) into the frame's own bytes; a bad byte there or in a later read fails at once.
+    payload = b"a" * bad_at + b"\xff" + b"b" * 80_000
     data = frame_for(is_client, TEXT, payload)
     r = FrameReader(is_client)
     assert r.feed(data[:30_000]) == []
