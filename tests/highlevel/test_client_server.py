@@ -463,3 +463,24 @@ async def test_send_result_behaves_like_a_coroutine() -> None:
             pending = ws.send("after close")
             with pytest.raises(ConnectionClosedOK):
                 await pending
+
+
+@pytest.mark.parametrize("yield_in_handler", [False, True], ids=["reply-at-once", "reply-after-a-yield"])
+async def test_bursts_of_messages_are_answered_in_order(yield_in_handler: bool) -> None:
+    # Many messages arrive per read on both sides. A waiting recv() resumes inside the engine's read callback,
+    # replies there (the replies are gathered into one write) and waits again before the next frame is parsed;
+    # a handler that yields first lets the next messages queue up. Either way every message is answered, once,
+    # in order, and nothing waits for a loop pass that never comes.
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            if yield_in_handler:
+                await asyncio.sleep(0)
+            await ws.send(message)
+
+    messages = [f"message {i}" if i % 3 else f"message {i}".encode() for i in range(2_000)]
+    async with serve(handler, "127.0.0.1", 0, compression=None, max_queue=None) as server:
+        async with connect(url(server), compression=None, max_queue=None) as ws:
+            for message in messages:
+                await ws.send(message)
+            received = [await asyncio.wait_for(ws.recv(), 5) for _ in messages]
+    assert received == messages
