@@ -35,8 +35,8 @@ def messages(request: pytest.FixtureRequest) -> ModuleType:
     return compiled
 
 
-async def test_put_from_a_loop_callback_resumes_the_waiting_task_before_put_returns(messages: Any) -> None:
-    asm = messages.Assembler(4, 1)
+async def _waiting_consumer(asm: Any) -> tuple[asyncio.Future[None], list[object]]:
+    """Start a task that appends the next message to the returned list; return once it waits in get()."""
     got: list[object] = []
 
     async def consumer() -> None:
@@ -44,6 +44,12 @@ async def test_put_from_a_loop_callback_resumes_the_waiting_task_before_put_retu
 
     task = asyncio.ensure_future(consumer())
     await asyncio.sleep(0)
+    return task, got
+
+
+async def test_put_from_a_loop_callback_resumes_the_waiting_task_before_put_returns(messages: Any) -> None:
+    asm = messages.Assembler(4, 1)
+    task, got = await _waiting_consumer(asm)
     seen_after_put: list[list[object]] = []
 
     def producer() -> None:  # as the engine does: from a loop callback, no task running
@@ -57,13 +63,7 @@ async def test_put_from_a_loop_callback_resumes_the_waiting_task_before_put_retu
 
 async def test_put_while_a_task_runs_wakes_the_consumer_through_the_loop(messages: Any) -> None:
     asm = messages.Assembler(4, 1)
-    got: list[object] = []
-
-    async def consumer() -> None:
-        got.append(await asm.get())
-
-    task = asyncio.ensure_future(consumer())
-    await asyncio.sleep(0)
+    task, got = await _waiting_consumer(asm)
     asm.put("later")  # this test is a task: asyncio cannot step another one inside it
     assert got == []
     await task

@@ -339,50 +339,42 @@ class _BufferProbe(WSListener):
             self.buffered.append(transport.underlying_transport.get_write_buffer_size())
 
 
-async def test_writes_made_while_handling_a_read_go_out_together_and_in_order() -> None:
-    # 60 frames arrive in one read: the echoes are gathered and sent with one send() when the callbacks return,
-    # except a frame too large to be worth copying, which flushes what was gathered and goes at once.
-    payloads = [bytes([i]) * (20_000 if i == 30 else 100 + i) for i in range(60)]
+async def _echo_one_write(payloads: list[bytes]) -> _BufferProbe:
+    """Send ``payloads`` as masked frames in one write to a _BufferProbe server; check the echoes; return the probe."""
     batch = b"".join(encode_frame(WSMsgType.BINARY, p, mask_key=b"\x01\x02\x03\x04") for p in payloads)
     async with ws_server(_BufferProbe, fast_transport=True, max_frame_size=2**20) as server:
         transport, client = await fast_connect(server.url(), max_frame_size=2**20)
         await asyncio.sleep(0.05)
         transport.underlying_transport.write(batch)
-        frames = await client.wait_frames(60)
+        frames = await client.wait_frames(len(payloads))
         assert [f[3] for f in frames] == payloads
         probe = server.listeners[0]
         assert isinstance(probe, _BufferProbe)
-        assert len(probe.buffered) == 60
-        # While corked the echoes accumulate: the buffer holds the 2nd echo on top of the 1st, and so on.
-        assert probe.buffered[1] > probe.buffered[0] > 0
-        assert probe.buffered[30] == 0  # the large echo flushed everything and went straight out
+        assert len(probe.buffered) == len(payloads)
         assert probe.transport is not None
         assert isinstance(probe.transport.underlying_transport, SocketTransport)
         assert probe.transport.underlying_transport.get_write_buffer_size() == 0  # flushed when the read was done
         transport.disconnect()
         await bounded(transport.wait_disconnected())
+    return probe
 
+
+async def test_writes_made_while_handling_a_read_go_out_together_and_in_order() -> None:
+    # 60 frames arrive in one read: the echoes are gathered and sent with one send() when the callbacks return,
+    # except a frame too large to be worth copying, which flushes what was gathered and goes at once.
+    probe = await _echo_one_write([bytes([i]) * (20_000 if i == 30 else 100 + i) for i in range(60)])
+    # While corked the echoes accumulate: the buffer holds the 2nd echo on top of the 1st, and so on.
+    assert probe.buffered[1] > probe.buffered[0] > 0
+    assert probe.buffered[30] == 0  # the large echo flushed everything and went straight out
 
 
 async def test_gathered_writes_past_the_buffer_growth_and_the_total_limit_keep_their_order() -> None:
-    # One read of 200 frames: the echoes fill the gathering buffer past its first 16 KiB (it grows), then past its
-    # 64 KiB limit (it is sent and gathering starts again); a 16 KiB + 1 echo in the middle goes straight out
+    # One write of 200 frames: the echoes fill the gathering buffer past its first 16 KiB (it grows), then past
+    # its 64 KiB limit (it is sent and gathering starts again); a 16 KiB + 1 echo in the middle goes straight out
     # after what was gathered. Every echo arrives whole and in order, on both sides of each boundary.
-    payloads = [bytes([i % 256]) * (16 * 1024 + 1 if i == 77 else 500 + 7 * i) for i in range(200)]
-    batch = b"".join(encode_frame(WSMsgType.BINARY, p, mask_key=b"\x05\x06\x07\x08") for p in payloads)
-    async with ws_server(_BufferProbe, fast_transport=True, max_frame_size=2**20) as server:
-        transport, client = await fast_connect(server.url(), max_frame_size=2**20)
-        await asyncio.sleep(0.05)
-        transport.underlying_transport.write(batch)
-        frames = await client.wait_frames(200)
-        assert [f[3] for f in frames] == payloads
-        probe = server.listeners[0]
-        assert isinstance(probe, _BufferProbe)
-        assert max(probe.buffered) <= 64 * 1024 + 16 * 1024  # gathered bytes stay bounded
-        assert probe.buffered[77] == 0
-        transport.disconnect()
-        await bounded(transport.wait_disconnected())
-
+    probe = await _echo_one_write([bytes([i % 256]) * (16 * 1024 + 1 if i == 77 else 500 + 7 * i) for i in range(200)])
+    assert max(probe.buffered) <= 64 * 1024 + 16 * 1024  # gathered bytes stay bounded
+    assert probe.buffered[77] == 0
 
 class _Burst(WSListener):
     """On any message, sends a burst of frames of mixed sizes from a loop callback (outside the read's callbacks)."""
