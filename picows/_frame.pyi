@@ -39,7 +39,7 @@ class WSFrame:
     def tail_size(self) -> int:
         """Bytes received after this frame and not yet handed over."""
     def get_payload_as_bytes(self) -> bytes:
-        """Copy the payload into a new bytes object."""
+        """The payload as bytes: a copy, except for large frames, which were received into a bytes object."""
     def get_payload_as_utf8_text(self) -> str:
         """Decode the payload as UTF-8."""
     def get_payload_as_ascii_text(self) -> str:

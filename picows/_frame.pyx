@@ -34,7 +34,8 @@ for _t in WSMsgType:
     _MSG_TYPES[<int>_t] = _t
 
 cdef enum:
-    # How far the read buffer grows for a burst of small frames (large frames grow it to their own size).
+    # How far the read buffer grows for a burst of small frames (a frame under SPILL_MIN_PAYLOAD that does not
+    # fit grows it to the frame's size).
     MAX_BURST_CAPACITY = 256 * 1024
     # Data frames from this size on that do not arrive in one read are received into their own bytes object.
     SPILL_MIN_PAYLOAD = 32 * 1024
