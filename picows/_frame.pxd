@@ -103,6 +103,8 @@ cdef class FrameReader:
     cdef WSFrame next_frame(self)
     cdef void _spill_prefix(self, uint8_t* payload, uint8_t* key, bint masked, bint check_text) noexcept
     cdef WSFrame _next_spilled(self)
+    cdef void _data_frame_done(self, int opcode, bint fin, bint compressed) noexcept
+    cdef WSFrame _hand_out(self, char* payload, Py_ssize_t size, int opcode, bint fin, bint rsv1, owner)
     cdef void compact(self) noexcept
     cdef void release_if_empty(self) noexcept
     cdef void fail(self, int code, str message) noexcept

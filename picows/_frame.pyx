@@ -46,6 +46,13 @@ cdef enum:
     CLOSE_MESSAGE_TOO_BIG = 1009
 
 
+cdef inline void _rotate_key(const uint8_t* key, Py_ssize_t offset, uint8_t* out) noexcept:
+    # The mask key as seen from payload byte `offset`, for unmasking a payload that starts there.
+    cdef int k
+    for k in range(4):
+        out[k] = key[(offset + k) & 3]
+
+
 cdef inline bint _close_code_allowed(int code) noexcept:
     # RFC 6455 7.4.1/7.4.2: 1004-1006 and 1015 are reserved, 1016-2999 unassigned; 3000-4999 for applications.
     return (1000 <= code <= 1003) or (1007 <= code <= 1014) or (3000 <= code <= 4999)
@@ -306,7 +313,6 @@ cdef class FrameReader:
         cdef uint8_t key[4]
         cdef uint8_t* payload
         cdef uint32_t state
-        cdef WSFrame frame
         cdef bint compressed
         cdef int rc
         cdef unsigned char* inflated
@@ -483,24 +489,31 @@ cdef class FrameReader:
                     return None
             self.close_received = True
         elif opcode < 8:
-            if opcode != OP_CONTINUATION:
-                self.message_is_text = opcode == OP_TEXT
-                self.message_compressed = compressed
-            self.in_message = not fin
+            self._data_frame_done(opcode, fin, compressed)
+        # A decompressed frame is plain data: RSV1 is reported only for compressed frames nobody decompressed.
+        return self._hand_out(<char*>payload, <Py_ssize_t>payload_len, opcode, fin, rsv1 and not compressed, None)
 
-        frame = self.frame
+    cdef inline void _data_frame_done(self, int opcode, bint fin, bint compressed) noexcept:
+        # A complete data frame: what the next frames of the stream may be.
+        if opcode != OP_CONTINUATION:
+            self.message_is_text = opcode == OP_TEXT
+            self.message_compressed = compressed
+        self.in_message = not fin
+
+    cdef inline WSFrame _hand_out(self, char* payload, Py_ssize_t size, int opcode, bint fin, bint rsv1, owner):
+        # The reused WSFrame, filled in; `owner` keeps a payload that is not in the read buffer alive.
+        cdef WSFrame frame = self.frame
         if Py_REFCNT(frame) > 2:
             # The previous listener kept a reference to its frame; don't change it under its feet.
             frame = WSFrame()
             self.frame = frame
-        elif frame._owner is not None:
-            frame._owner = None
-        frame.payload_ptr = <char*>payload
-        frame.payload_size = <Py_ssize_t>payload_len
+        if frame._owner is not owner:
+            frame._owner = owner
+        frame.payload_ptr = payload
+        frame.payload_size = size
         frame.opcode = opcode
         frame.fin = fin
-        # A decompressed frame is plain data: RSV1 is reported only for compressed frames nobody decompressed.
-        frame.rsv1 = rsv1 and not compressed
+        frame.rsv1 = rsv1
         frame.tail_size = self.end - self.start
         frame.last_in_buffer = frame.tail_size == 0
         return frame
@@ -513,13 +526,11 @@ cdef class FrameReader:
         cdef Py_ssize_t done = self.partial_done
         cdef Py_ssize_t prefix = self.spill_filled
         cdef uint8_t rotated[4]
-        cdef int k
         if not masked or prefix <= done:
             memcpy(dst, payload, <size_t>prefix)
             return
         memcpy(dst, payload, <size_t>done)
-        for k in range(4):
-            rotated[k] = key[(done + k) & 3]
+        _rotate_key(key, done, rotated)
         picows_mask_copy(dst + done, payload + done, <size_t>(prefix - done), rotated)
         if check_text:
             self.utf8_state = picows_utf8_validate(self.utf8_state, dst + done, <size_t>(prefix - done))
@@ -530,9 +541,7 @@ cdef class FrameReader:
         cdef bytes data = self.spill
         cdef uint8_t* payload = <uint8_t*>PyBytes_AS_STRING(data)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
-        cdef WSFrame frame
         cdef uint8_t rotated[4]
-        cdef int k
         if self.spill_filled < size:
             if self.spill_text:
                 # As for frames in the read buffer: invalid UTF-8 fails before the rest of the frame arrives.
@@ -549,37 +558,18 @@ cdef class FrameReader:
                 return None
         elif self.spill_masked and size > self.partial_done:
             # The prefix was unmasked as it was moved here: unmask the rest, with the key rotated to match.
-            for k in range(4):
-                rotated[k] = self.spill_key[(self.partial_done + k) & 3]
+            _rotate_key(self.spill_key, self.partial_done, rotated)
             picows_mask_inplace(payload + self.partial_done, <size_t>(size - self.partial_done), rotated)
         self.partial_done = 0
-        if self.spill_opcode != OP_CONTINUATION:
-            self.message_is_text = self.spill_opcode == OP_TEXT
-            self.message_compressed = False
-        self.in_message = not self.spill_fin
-
-        frame = self.frame
-        if Py_REFCNT(frame) > 2:
-            frame = WSFrame()
-            self.frame = frame
-        frame._owner = data
-        frame.payload_ptr = <char*>payload
-        frame.payload_size = size
-        frame.opcode = self.spill_opcode
-        frame.fin = self.spill_fin
-        frame.rsv1 = False
-        frame.tail_size = self.end - self.start
-        frame.last_in_buffer = frame.tail_size == 0
-        return frame
+        self._data_frame_done(self.spill_opcode, self.spill_fin, False)
+        return self._hand_out(<char*>payload, size, self.spill_opcode, self.spill_fin, False, data)
 
     cdef void _unmask_and_check(self, uint8_t* payload, uint8_t* key, bint masked, Py_ssize_t upto) noexcept:
         # Unmask and validate payload bytes [partial_done, upto): the part not seen by an earlier call.
         cdef Py_ssize_t done = self.partial_done
         cdef uint8_t rotated[4]
-        cdef int k
         if masked:
-            for k in range(4):
-                rotated[k] = key[(done + k) & 3]
+            _rotate_key(key, done, rotated)
             picows_mask_inplace(payload + done, <size_t>(upto - done), rotated)
         self.utf8_state = picows_utf8_validate(self.utf8_state, payload + done, <size_t>(upto - done))
         self.partial_done = upto
