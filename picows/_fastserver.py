@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from picows._socket import SocketTransport, StreamProtocol
+from picows._tls import TLSTransport
 
 __all__ = ["WSServer", "open_listening_sockets"]
 
@@ -86,10 +88,14 @@ class WSServer(asyncio.Server):
         loop: asyncio.AbstractEventLoop,
         sockets: list[socket.socket],
         protocol_factory: Callable[[], StreamProtocol],
+        ssl_context: ssl.SSLContext | None = None,
+        ssl_handshake_timeout: float | None = None,
     ) -> None:
         self._loop = loop
         self._sockets: list[socket.socket] | None = sockets
         self._protocol_factory = protocol_factory
+        self._ssl_context = ssl_context
+        self._ssl_handshake_timeout = 60.0 if ssl_handshake_timeout is None else ssl_handshake_timeout
         self._serving = False
         self._serving_forever: asyncio.Future[None] | None = None
         self._closed = loop.create_future()
@@ -197,7 +203,13 @@ class WSServer(asyncio.Server):
                     self._loop.call_later(_ACCEPT_RETRY_DELAY, self._resume_accepting, listener)
                 return
             try:
-                SocketTransport(self._loop, conn, self._protocol_factory()).start()
+                if self._ssl_context is None:
+                    SocketTransport(self._loop, conn, self._protocol_factory()).start()
+                else:
+                    # A failed handshake closes the socket without troubling the protocol or the loop, as
+                    # asyncio's SSL transport does.
+                    TLSTransport(self._loop, conn, self._protocol_factory(), self._ssl_context, server_side=True,
+                                 handshake_timeout=self._ssl_handshake_timeout).start()
             except Exception as exc:
                 conn.close()
                 self._loop.call_exception_handler(

@@ -17,6 +17,20 @@ cdef class StreamProtocol:
     cdef on_resume_writing(self)
 
 
+cdef enum:
+    # The defaults of asyncio's transports.
+    DEFAULT_HIGH_WATER = 64 * 1024
+    # Writes made while the protocol handles a read are gathered and sent with one send() when it returns (a
+    # batch of 100 pipelined frames echoed costs one system call, not 100). Only writes up to CORK_MAX_WRITE
+    # bytes are gathered, since gathering copies; a larger one, or CORK_MAX_TOTAL bytes gathered, sends at once.
+    CORK_MAX_WRITE = 16 * 1024
+    CORK_MAX_TOTAL = 64 * 1024
+    # The gathering buffer starts with room for any one write and doubles up to CORK_MAX_TOTAL: a C buffer,
+    # because growing a bytearray in 12.5% steps and shrinking it after each flush copied the gathered bytes
+    # many times over.
+    CORK_INIT = 16 * 1024
+
+
 cdef class SocketTransport:
     cdef:
         object _sock
@@ -43,6 +57,10 @@ cdef class SocketTransport:
         object _on_writable_cb
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1
+    # Nothing is gathered or buffered: send now, buffer what the kernel does not take (TLS encrypts first).
+    cdef int _send_now(self, const char* data, Py_ssize_t size) except -1
+    cdef _read_eof(self)
+    cdef _read_failed(self, int err)
     cdef char* reserve_c(self, Py_ssize_t size) except? NULL
     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
                       Py_ssize_t body_size) except -1

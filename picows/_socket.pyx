@@ -37,16 +37,7 @@ cdef extern from "<errno.h>":
 
 __all__ = ["SocketTransport", "StreamProtocol"]
 
-# The defaults of asyncio's transports.
-cdef Py_ssize_t DEFAULT_HIGH_WATER = 64 * 1024
-# Writes made while the protocol handles a read are gathered and sent with one send() when it returns (a batch
-# of 100 pipelined frames echoed costs one system call, not 100). Only writes up to CORK_MAX_WRITE bytes are
-# gathered, since gathering copies; a larger one, or CORK_MAX_TOTAL bytes gathered, sends at once.
-cdef Py_ssize_t CORK_MAX_WRITE = 16 * 1024
-cdef Py_ssize_t CORK_MAX_TOTAL = 64 * 1024
-# The gathering buffer starts with room for any one write and doubles up to CORK_MAX_TOTAL: a C buffer, because
-# growing a bytearray in 12.5% steps and shrinking it after each flush copied the gathered bytes many times over.
-cdef Py_ssize_t CORK_INIT = 16 * 1024
+# DEFAULT_HIGH_WATER, CORK_MAX_WRITE, CORK_MAX_TOTAL and CORK_INIT are declared (and explained) in _socket.pxd.
 # One released gathering buffer kept for the next read of any connection: a busy connection then reuses it
 # instead of paying malloc/free per read, and idle connections still hold none. Handing it over is a pointer
 # swap with the GIL held, so threads running their own loops cannot take it twice.
@@ -143,7 +134,6 @@ cdef class SocketTransport:
         cdef Py_ssize_t size
         cdef ssize_t n
         cdef char* ptr
-        cdef int err
         if self._closing:
             return
         try:
@@ -164,16 +154,22 @@ cdef class SocketTransport:
             self._fatal_error(exc, "fatal error in the protocol's data callback")
             return
         if n == 0:
-            try:
-                self._protocol.on_eof()
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "fatal error in the protocol's eof callback")
-                return
-            self.close()
+            self._read_eof()
+        else:
+            self._read_failed(errno)
+
+    cdef _read_eof(self):
+        # The peer closed its side: tell the protocol, then close ours.
+        try:
+            self._protocol.on_eof()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "fatal error in the protocol's eof callback")
             return
-        err = errno
+        self.close()
+
+    cdef _read_failed(self, int err):
         if err == EAGAIN or err == EWOULDBLOCK or err == EINTR:
             return
         self._fatal_error(_os_error(err), "fatal read error on the socket")
@@ -217,7 +213,11 @@ cdef class SocketTransport:
                 self._buffer(data, size)
                 self._maybe_pause()
                 return 0
-        n = self._sent(c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL))
+        return self._send_now(data, size)
+
+    cdef int _send_now(self, const char* data, Py_ssize_t size) except -1:
+        # Nothing is waiting to go out: hand `data` to the kernel and buffer what it does not take.
+        cdef Py_ssize_t n = self._sent(c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL))
         if n == size or n < 0:
             return 0
         self._buffer(data + n, size - n)
@@ -307,17 +307,15 @@ cdef class SocketTransport:
 
     cdef _flush(self):
         # Send what was gathered while corked; the write buffer and the writer callback take over what the kernel
-        # does not accept.
+        # does not accept. The length is cleared first: a write made from a flow-control callback during the
+        # send must queue behind these bytes, not flush them again.
         cdef Py_ssize_t size = self._cork_len
-        cdef Py_ssize_t n
         if size == 0:
             return
-        n = self._sent(c_send(self._fd, self._cork, <size_t>size, MSG_NOSIGNAL))
-        if 0 <= n < size:
-            self._buffer(self._cork + n, size - n)
-            self._cork_release()
-            self._wait_writable()
-        else:
+        self._cork_len = 0
+        try:
+            self._send_now(self._cork, size)
+        finally:
             self._cork_release()
 
     cdef Py_ssize_t _sent(self, ssize_t n) except -2:

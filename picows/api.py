@@ -16,6 +16,8 @@ from picows import _handshake
 from picows._fastserver import WSServer, open_listening_sockets
 from picows._protocol import WSProtocol
 from picows._socket import SocketTransport
+from picows._tls import AVAILABLE as _TLS_ON_FAST_TRANSPORT
+from picows._tls import TLSTransport
 from picows._transport import WSListener, WSTransport
 from picows.enums import WSAutoPingStrategy
 from picows.errors import WSHandshakeTimeoutError
@@ -161,8 +163,9 @@ async def ws_connect(
             False) and ``send`` compresses messages of ``min_size`` bytes or more.
         fast_transport: for ``ws://``, run the connection on picows' own socket transport (reads and writes in C,
             no asyncio stream transport) instead of ``loop.create_connection``; None picks the default: on, unless
-            ``**kwargs`` are given or the environment variable ``PICOWS_FAST_TRANSPORT=0`` is set. ``wss://`` always
-            uses asyncio's SSL transport.
+            ``**kwargs`` other than ``server_hostname`` and ``ssl_handshake_timeout`` are given or the environment
+            variable ``PICOWS_FAST_TRANSPORT=0`` is set. ``wss://`` runs on it too (OpenSSL driven directly, see
+            :doc:`/topics/performance`) where ``picows._tls.AVAILABLE`` is true (CPython with a shared OpenSSL).
         **kwargs: passed to ``loop.create_connection``.
 
     Returns:
@@ -191,11 +194,14 @@ async def ws_connect(
             raise ValueError("permessage_deflate cannot be combined with a Sec-WebSocket-Extensions extra header")
         request.headers.add("Sec-WebSocket-Extensions", client_offer(deflate_options))
     factory = _two_arg_factory(ws_listener_factory)
-    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and not parsed.is_secure
-    if use_fast and kwargs:
+    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and (
+        not parsed.is_secure or _TLS_ON_FAST_TRANSPORT
+    )
+    unsupported = set(kwargs) - {"server_hostname", "ssl_handshake_timeout"}
+    if use_fast and unsupported:
         if fast_transport:
             raise TypeError(
-                f"fast_transport=True cannot be combined with create_connection arguments {sorted(kwargs)}"
+                f"fast_transport=True cannot be combined with create_connection arguments {sorted(unsupported)}"
             )
         use_fast = False
 
@@ -240,9 +246,26 @@ async def ws_connect(
                 await loop.sock_connect(conn, (parsed.host, parsed.port))
         try:
             protocol = protocol_factory()
-            SocketTransport(loop, conn, protocol).start()
+            if ssl_arg is None:
+                SocketTransport(loop, conn, protocol).start()
+                return protocol
+            transport = TLSTransport(
+                loop,
+                conn,
+                protocol,
+                ssl_arg,
+                server_hostname=kwargs.get("server_hostname"),
+                handshake_timeout=kwargs.get("ssl_handshake_timeout") or 60.0,
+            )
         except BaseException:
             conn.close()
+            raise
+        handshake: asyncio.Future[None] = loop.create_future()
+        transport.start(handshake)
+        try:
+            await handshake
+        except BaseException:
+            transport.abort()  # closes the socket if the handshake is still running (cancelled, timed out)
             raise
         return protocol
 
@@ -314,10 +337,10 @@ async def ws_create_server(
     first permessage-deflate offer it can honour. The other options are those of :func:`ws_connect`;
     ``**kwargs`` go to ``loop.create_server``.
 
-    ``fast_transport`` (plain TCP only; None picks the default, see :func:`ws_connect`) runs the connections on
-    picows' own socket transport: the server then listens and accepts itself and returns a ``WSServer``, an
-    asyncio.Server subclass; of ``**kwargs`` it accepts only ``backlog``, ``reuse_address``,
-    ``reuse_port`` and ``start_serving``.
+    ``fast_transport`` (None picks the default, see :func:`ws_connect`; TLS included where
+    ``picows._tls.AVAILABLE``) runs the connections on picows' own socket transport: the server then listens and
+    accepts itself and returns a ``WSServer``, an asyncio.Server subclass; of ``**kwargs`` it accepts only
+    ``backlog``, ``reuse_address``, ``reuse_port``, ``start_serving`` and ``ssl_handshake_timeout``.
     """
     if "ssl" in kwargs:
         raise TypeError("ws_create_server does not take 'ssl'; use ssl_context")
@@ -345,8 +368,10 @@ async def ws_create_server(
             deflate_options=deflate_options,
         )
 
-    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and ssl_context is None
-    unsupported = set(kwargs) - {"backlog", "reuse_address", "reuse_port", "start_serving"}
+    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and (
+        ssl_context is None or _TLS_ON_FAST_TRANSPORT
+    )
+    unsupported = set(kwargs) - {"backlog", "reuse_address", "reuse_port", "start_serving", "ssl_handshake_timeout"}
     if use_fast and unsupported:
         if fast_transport:
             raise TypeError(
@@ -355,8 +380,9 @@ async def ws_create_server(
         use_fast = False
     if use_fast:
         start_serving = kwargs.pop("start_serving", True)
+        handshake_timeout = kwargs.pop("ssl_handshake_timeout", None)
         sockets = await open_listening_sockets(loop, host, port, **kwargs)
-        server = WSServer(loop, sockets, protocol_factory)
+        server = WSServer(loop, sockets, protocol_factory, ssl_context, handshake_timeout)
         if start_serving:
             await server.start_serving()
         return server

@@ -17,6 +17,7 @@ import picows
 from picows import WSListener, WSMsgType, WSTransport
 from picows._frame import encode_frame
 from picows._socket import SocketTransport
+from picows._tls import TLSTransport
 from tests.utils import WAIT, RecordingListener, bounded, raw_server, raw_server_handshake, ws_server
 
 
@@ -211,21 +212,24 @@ async def test_kwargs_and_fast_transport_do_not_mix() -> None:
         )
 
 
-async def test_wss_keeps_asyncio_ssl_transport(
+async def test_wss_runs_on_the_tls_transport_unless_turned_off(
     server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
 ) -> None:
     async with ws_server(ssl_context=server_ssl_context) as server:
-        transport, client = await bounded(
-            picows.ws_connect(
-                RecordingListener, server.url(secure=True), ssl_context=client_ssl_context, fast_transport=True
+        for fast, expected in ((True, TLSTransport), (False, None)):
+            transport, client = await bounded(
+                picows.ws_connect(
+                    RecordingListener, server.url(secure=True), ssl_context=client_ssl_context, fast_transport=fast
+                )
             )
-        )
-        assert not isinstance(transport.underlying_transport, SocketTransport)
-        assert transport.is_secure
-        transport.send(WSMsgType.TEXT, "tls")
-        assert isinstance(client, RecordingListener)
-        assert (await client.wait_frames(1))[0][3] == b"tls"
-        transport.disconnect()
+            under = transport.underlying_transport
+            assert isinstance(under, TLSTransport) if expected else not isinstance(under, SocketTransport)
+            assert transport.is_secure
+            transport.send(WSMsgType.TEXT, "tls")
+            assert isinstance(client, RecordingListener)
+            assert (await client.wait_frames(1))[0][3] == b"tls"
+            transport.disconnect()
+            await bounded(transport.wait_disconnected())
 
 
 async def test_fast_transport_false_uses_the_loop_transport() -> None:
@@ -297,7 +301,7 @@ async def test_fast_server_async_with_and_host_list() -> None:
     assert server.sockets == () and not server.is_serving()
 
 
-async def test_fast_server_refuses_unsupported_arguments_and_keeps_tls_on_asyncio(
+async def test_fast_server_refuses_unsupported_arguments_and_serves_tls_itself(
     server_ssl_context: ssl.SSLContext,
 ) -> None:
     from picows._fastserver import WSServer
@@ -308,6 +312,12 @@ async def test_fast_server_refuses_unsupported_arguments_and_keeps_tls_on_asynci
         )
     server = await picows.ws_create_server(
         lambda request: RecordingListener(), "127.0.0.1", 0, ssl_context=server_ssl_context, fast_transport=True
+    )
+    assert isinstance(server, WSServer)
+    server.close()
+    await bounded(server.wait_closed())
+    server = await picows.ws_create_server(
+        lambda request: RecordingListener(), "127.0.0.1", 0, ssl_context=server_ssl_context, fast_transport=False
     )
     assert not isinstance(server, WSServer)
     server.close()

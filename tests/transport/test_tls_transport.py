@@ -1,0 +1,232 @@
+"""TLS on picows' own transport (picows._tls.TLSTransport): the handshake and its failures, data both ways, flow
+control with decrypted data held back, close_notify, and a peer that is not picows.
+
+Every test runs under the asyncio loop and under uvloop (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+
+import pytest
+
+import picows
+from picows import WSMsgType, WSTransport
+from picows._tls import AVAILABLE, TLSTransport
+from picows.highlevel import connect
+from tests.utils import (
+    RAW_KEY,
+    WAIT,
+    EchoListener,
+    RecordingListener,
+    accept_for,
+    bounded,
+    client_frame,
+    close_payload,
+    read_http_head,
+    upgrade_request,
+    ws_server,
+)
+
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason="picows._tls is not available with this Python's ssl module")
+
+
+async def tls_connect(url: str, ctx: ssl.SSLContext, **kwargs: object) -> tuple[WSTransport, RecordingListener]:
+    transport, listener = await bounded(
+        picows.ws_connect(RecordingListener, url, ssl_context=ctx, fast_transport=True, **kwargs)  # type: ignore[arg-type]
+    )
+    assert isinstance(transport.underlying_transport, TLSTransport)
+    assert isinstance(listener, RecordingListener)
+    return transport, listener
+
+
+async def test_both_sides_on_the_tls_transport_small_and_large_messages(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    big = bytes(range(256)) * 40_000  # ~10 MB: many records, partial sends, the kernel's buffer full both ways
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True, max_frame_size=2**25) as server:
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context, max_frame_size=2**25)
+        listener = await server.first_listener()
+        assert isinstance(listener, EchoListener) and listener.transport is not None
+        assert isinstance(listener.transport.underlying_transport, TLSTransport)
+        for i in range(200):
+            transport.send(WSMsgType.BINARY, bytes([i % 256]) * i)
+        transport.send(WSMsgType.BINARY, big)
+        frames = await client.wait_frames(201)
+        assert [f[3] for f in frames[:200]] == [bytes([i % 256]) * i for i in range(200)]
+        assert frames[200][3] == big
+        transport.send_close(picows.WSCloseCode.OK, "bye")
+        await bounded(transport.wait_disconnected())
+        assert transport.close_handshake is not None and transport.close_handshake.recv is not None
+        assert transport.close_handshake.recv.code == picows.WSCloseCode.OK
+
+
+async def test_extra_info_after_the_handshake(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True) as server:
+        transport, _ = await tls_connect(server.url(secure=True), client_ssl_context)
+        under = transport.underlying_transport
+        assert under.get_extra_info("sslcontext") is client_ssl_context
+        sslobj = under.get_extra_info("ssl_object")
+        assert isinstance(sslobj, ssl.SSLObject) and sslobj.version() in ("TLSv1.2", "TLSv1.3")
+        assert under.get_extra_info("peercert")["subjectAltName"]
+        assert under.get_extra_info("cipher")[0]
+        assert transport.is_secure
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+
+
+async def test_untrusted_certificate_and_wrong_hostname_fail_and_the_server_goes_on(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True) as server:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await bounded(picows.ws_connect(RecordingListener, server.url(secure=True), fast_transport=True,
+                                            ssl_context=ssl.create_default_context()))
+        with pytest.raises(ssl.SSLCertVerificationError, match="match|mismatch"):
+            await bounded(picows.ws_connect(RecordingListener, server.url(secure=True), fast_transport=True,
+                                            ssl_context=client_ssl_context, server_hostname="wrong.example"))
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context)
+        transport.send(WSMsgType.TEXT, "still serving")
+        assert (await client.wait_frames(1))[0][3] == b"still serving"
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+        assert server.listeners == [server.listeners[0]]  # the failed handshakes never reached the factory
+
+
+async def test_client_handshake_timeout(client_ssl_context: ssl.SSLContext) -> None:
+    # A TCP server that accepts and never answers the ClientHello.
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(ConnectionAbortedError, match="TLS handshake"):
+            await bounded(picows.ws_connect(RecordingListener, f"wss://127.0.0.1:{port}/", fast_transport=True,
+                                            ssl_context=client_ssl_context, ssl_handshake_timeout=0.3))
+        assert loop.time() - start < 2
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_server_drops_silent_and_plain_text_clients(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True, ssl_handshake_timeout=0.3) as server:
+        silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        plain_reader, plain_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        plain_writer.write(upgrade_request())  # HTTP where a ClientHello belongs
+        # The plain-text client is dropped at once (perhaps after an alert), the silent one after the timeout.
+        await bounded(plain_reader.read())
+        assert await bounded(silent_reader.read()) == b""
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context)
+        transport.send(WSMsgType.TEXT, "fine")
+        assert (await client.wait_frames(1))[0][3] == b"fine"
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+        silent_writer.close()
+        plain_writer.close()
+        assert len(server.listeners) == 1
+
+
+async def test_flow_control_delivers_what_was_decrypted_before_a_pause(
+    server_ssl_context: ssl.SSLContext, tls_files: tuple[object, object]
+) -> None:
+    # The high-level client pauses reading when its queue holds max_queue messages. A burst of small
+    # messages arrives in a few reads, so a pause leaves records in OpenSSL's buffers, which no readable event
+    # announces again: resume_reading() must deliver them.
+    count = 2000
+
+    class Burst(RecordingListener):
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            super().on_ws_connected(transport)
+            for i in range(count):
+                transport.send(WSMsgType.TEXT, f"message {i}")
+
+    ctx = ssl.create_default_context(cafile=str(tls_files[0]))
+    async with ws_server(Burst, ssl_context=server_ssl_context, fast_transport=True) as server:
+        async with connect(server.url(secure=True), ssl=ctx, max_queue=4, compression=None) as ws:
+            assert isinstance(ws._transport.underlying_transport, TLSTransport)
+            received = []
+            for _ in range(count):
+                received.append(await bounded(ws.recv()))
+                if len(received) % 100 == 0:
+                    await asyncio.sleep(0.001)  # a slow consumer: the queue fills, reading pauses
+            assert received == [f"message {i}" for i in range(count)]
+
+
+def _blocking_tls_client(port: int, ctx: ssl.SSLContext, result: list[object]) -> None:
+    # A plain ssl-module client, with ragged EOFs reported: after the close handshake, the server's
+    # close_notify must end the stream (recv() returns b""), not a bare TCP FIN (SSLEOFError).
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False) as tls:
+            tls.sendall(upgrade_request())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += tls.recv(4096)
+            result.append(head)
+            tls.sendall(client_frame(8, close_payload(1000)))
+            data = b""
+            try:
+                while True:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                result.append(data)
+            except ssl.SSLEOFError as exc:
+                result.append(exc)
+
+
+async def test_server_sends_close_notify_after_the_close_handshake(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True) as server:
+        result: list[object] = []
+        thread = threading.Thread(target=_blocking_tls_client, args=(server.port, client_ssl_context, result))
+        thread.start()
+        await bounded(asyncio.to_thread(thread.join))
+        head, rest = result
+        assert isinstance(head, bytes) and head.startswith(b"HTTP/1.1 101")
+        assert accept_for(RAW_KEY).encode() in head
+        assert isinstance(rest, bytes), rest  # not SSLEOFError: close_notify came
+        assert rest[:2] == b"\x88\x02" and rest[2:4] == (1000).to_bytes(2, "big")
+
+
+async def test_client_interoperates_with_asyncio_ssl_server(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # The peer is asyncio's own SSL transport (fast_transport=False), with a raw handshake check on top.
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=False) as server:
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context)
+        payloads = [b"x" * n for n in (0, 1, 125, 126, 65535, 65536, 300_000)]
+        for payload in payloads:
+            transport.send(WSMsgType.BINARY, payload)
+        frames = await client.wait_frames(len(payloads))
+        assert [f[3] for f in frames] == payloads
+        transport.send_close(picows.WSCloseCode.OK)
+        await bounded(transport.wait_disconnected())
+
+
+async def test_raw_http_head_over_tls(server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext) -> None:
+    # asyncio's SSL client against our TLS server: the upgrade and a first frame that arrive in one record.
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=client_ssl_context)
+        writer.write(upgrade_request() + client_frame(1, b"together"))
+        status, headers = await bounded(read_http_head(reader))
+        assert status.startswith("HTTP/1.1 101") and headers["sec-websocket-accept"] == accept_for(RAW_KEY)
+        first = await bounded(reader.readexactly(2 + len(b"together")))
+        assert first == b"\x81\x08together"
+        writer.close()
