@@ -262,10 +262,10 @@ cdef class SocketTransport:
         """While corked, make room for ``size`` bytes at the end of the gathered writes and return where they go.
 
         The caller must fill all ``size`` bytes before anything else writes. Returns NULL (no exception) when this
-        write should take write_c() instead: not corked, too large, or the kernel is already behind. A frame
+        write should take write_c() instead: not corked, too large, closing, or the kernel is already behind. A frame
         built in place skips the temporary bytes object and the copy that write_c() would make.
         """
-        if (not self._corked or self._writer_added or self._lost_scheduled or size > CORK_MAX_WRITE
+        if (not self._corked or self._writer_added or self._closing or size > CORK_MAX_WRITE
                 or self._cork_len + size > CORK_MAX_TOTAL):
             return NULL
         return self._cork_reserve(size)

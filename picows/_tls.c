@@ -3156,7 +3156,7 @@ namespace {
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_values;
     PyObject *__pyx_tuple[2];
     PyObject *__pyx_codeobj_tab[9];
-    PyObject *__pyx_string_tab[126];
+    PyObject *__pyx_string_tab[127];
     PyObject *__pyx_number_tab[1];
 /* #### Code section: module_state_contents ### */
 /* CommonTypesMetaclass.module_state_decls */
@@ -3219,114 +3219,115 @@ static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_stati
 #define __pyx_kp_u_disable __pyx_string_tab[15]
 #define __pyx_kp_u_enable __pyx_string_tab[16]
 #define __pyx_kp_u_encrypting_TLS_data_failed __pyx_string_tab[17]
-#define __pyx_kp_u_fatal_error_on_a_TLS_connection __pyx_string_tab[18]
-#define __pyx_kp_u_gc __pyx_string_tab[19]
-#define __pyx_kp_u_isenabled __pyx_string_tab[20]
-#define __pyx_kp_u_picows__tls_pyx __pyx_string_tab[21]
-#define __pyx_kp_u_reading_TLS_data_failed __pyx_string_tab[22]
-#define __pyx_kp_u_the_TLS_handshake_did_not_finish __pyx_string_tab[23]
-#define __pyx_kp_u_the_TLS_handshake_finished_after __pyx_string_tab[24]
-#define __pyx_kp_u_the_peer_closed_the_connection_d __pyx_string_tab[25]
-#define __pyx_kp_u_the_ssl_module_s_objects_do_not __pyx_string_tab[26]
-#define __pyx_kp_u_the_transport_was_aborted_during __pyx_string_tab[27]
-#define __pyx_kp_u_the_transport_was_closed_during __pyx_string_tab[28]
-#define __pyx_n_u_AVAILABLE __pyx_string_tab[29]
-#define __pyx_n_u_MemoryBIO __pyx_string_tab[30]
-#define __pyx_n_u_SSLEOFError __pyx_string_tab[31]
-#define __pyx_n_u_SSLError __pyx_string_tab[32]
-#define __pyx_n_u_SSLWantReadError __pyx_string_tab[33]
-#define __pyx_n_u_TLSTransport __pyx_string_tab[34]
-#define __pyx_n_u_TLSTransport__on_handshake_reada __pyx_string_tab[35]
-#define __pyx_n_u_TLSTransport__on_handshake_timeo __pyx_string_tab[36]
-#define __pyx_n_u_TLSTransport__on_readable __pyx_string_tab[37]
-#define __pyx_n_u_TLSTransport__read_buffered __pyx_string_tab[38]
-#define __pyx_n_u_TLSTransport_close __pyx_string_tab[39]
-#define __pyx_n_u_TLSTransport_get_extra_info __pyx_string_tab[40]
-#define __pyx_n_u_TLSTransport_pause_reading __pyx_string_tab[41]
-#define __pyx_n_u_TLSTransport_resume_reading __pyx_string_tab[42]
-#define __pyx_n_u_TLSTransport_start __pyx_string_tab[43]
-#define __pyx_n_u_SSLContext __pyx_string_tab[44]
-#define __pyx_n_u_SSLSocket __pyx_string_tab[45]
-#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[46]
-#define __pyx_n_u_all __pyx_string_tab[47]
-#define __pyx_n_u_annotate __pyx_string_tab[48]
-#define __pyx_n_u_file __pyx_string_tab[49]
-#define __pyx_n_u_func __pyx_string_tab[50]
-#define __pyx_n_u_init __pyx_string_tab[51]
-#define __pyx_n_u_main __pyx_string_tab[52]
-#define __pyx_n_u_module __pyx_string_tab[53]
-#define __pyx_n_u_name_2 __pyx_string_tab[54]
-#define __pyx_n_u_pyx_vtable __pyx_string_tab[55]
-#define __pyx_n_u_qualname __pyx_string_tab[56]
-#define __pyx_n_u_set_name __pyx_string_tab[57]
-#define __pyx_n_u_is_coroutine __pyx_string_tab[58]
-#define __pyx_n_u_on_handshake_readable __pyx_string_tab[59]
-#define __pyx_n_u_on_handshake_timeout __pyx_string_tab[60]
-#define __pyx_n_u_on_readable __pyx_string_tab[61]
-#define __pyx_n_u_read_buffered __pyx_string_tab[62]
-#define __pyx_n_u_ssl __pyx_string_tab[63]
-#define __pyx_n_u_sslobj __pyx_string_tab[64]
-#define __pyx_n_u_add_reader __pyx_string_tab[65]
-#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[66]
-#define __pyx_n_u_call_later __pyx_string_tab[67]
-#define __pyx_n_u_call_soon __pyx_string_tab[68]
-#define __pyx_n_u_cancel __pyx_string_tab[69]
-#define __pyx_n_u_cipher __pyx_string_tab[70]
-#define __pyx_n_u_cline_in_traceback __pyx_string_tab[71]
-#define __pyx_n_u_close __pyx_string_tab[72]
-#define __pyx_n_u_closing __pyx_string_tab[73]
-#define __pyx_n_u_compression __pyx_string_tab[74]
-#define __pyx_n_u_cpython __pyx_string_tab[75]
-#define __pyx_n_u_default __pyx_string_tab[76]
-#define __pyx_n_u_do_handshake __pyx_string_tab[77]
-#define __pyx_n_u_done __pyx_string_tab[78]
-#define __pyx_n_u_fsencode __pyx_string_tab[79]
-#define __pyx_n_u_get __pyx_string_tab[80]
-#define __pyx_n_u_get_extra_info __pyx_string_tab[81]
-#define __pyx_n_u_getpeercert __pyx_string_tab[82]
-#define __pyx_n_u_handshake_timeout __pyx_string_tab[83]
-#define __pyx_n_u_handshaking __pyx_string_tab[84]
-#define __pyx_n_u_implementation __pyx_string_tab[85]
-#define __pyx_n_u_items __pyx_string_tab[86]
-#define __pyx_n_u_loop __pyx_string_tab[87]
-#define __pyx_n_u_n __pyx_string_tab[88]
-#define __pyx_n_u_name __pyx_string_tab[89]
-#define __pyx_n_u_open __pyx_string_tab[90]
-#define __pyx_n_u_os __pyx_string_tab[91]
-#define __pyx_n_u_pause_reading __pyx_string_tab[92]
-#define __pyx_n_u_peercert __pyx_string_tab[93]
-#define __pyx_n_u_picows__tls __pyx_string_tab[94]
-#define __pyx_n_u_pop __pyx_string_tab[95]
-#define __pyx_n_u_protocol __pyx_string_tab[96]
-#define __pyx_n_u_remove_reader __pyx_string_tab[97]
-#define __pyx_n_u_remove_writer __pyx_string_tab[98]
-#define __pyx_n_u_resume_reading __pyx_string_tab[99]
-#define __pyx_n_u_self __pyx_string_tab[100]
-#define __pyx_n_u_server_hostname __pyx_string_tab[101]
-#define __pyx_n_u_server_side __pyx_string_tab[102]
-#define __pyx_n_u_set_exception __pyx_string_tab[103]
-#define __pyx_n_u_set_result __pyx_string_tab[104]
-#define __pyx_n_u_setdefault __pyx_string_tab[105]
-#define __pyx_n_u_sock __pyx_string_tab[106]
-#define __pyx_n_u_ssl_2 __pyx_string_tab[107]
-#define __pyx_n_u_ssl_object __pyx_string_tab[108]
-#define __pyx_n_u_sslcontext __pyx_string_tab[109]
-#define __pyx_n_u_start __pyx_string_tab[110]
-#define __pyx_n_u_strerror __pyx_string_tab[111]
-#define __pyx_n_u_super __pyx_string_tab[112]
-#define __pyx_n_u_sys __pyx_string_tab[113]
-#define __pyx_n_u_values __pyx_string_tab[114]
-#define __pyx_n_u_waiter __pyx_string_tab[115]
-#define __pyx_n_u_wrap_bio __pyx_string_tab[116]
-#define __pyx_kp_b_iso88591_A_4z_T_Q __pyx_string_tab[117]
-#define __pyx_kp_b_iso88591_A_Ja_4q_9_4q __pyx_string_tab[118]
-#define __pyx_kp_b_iso88591_A_4q_4q_9_a_t4q_q_AT_q_Ja_6 __pyx_string_tab[119]
-#define __pyx_kp_b_iso88591_A_4q_F_4vYm1_2Rq_Qd_5_s_Qa __pyx_string_tab[120]
-#define __pyx_kp_b_iso88591_A_4t1_F_4vYm1_2Rq_Qd_5_s_7q_3gT __pyx_string_tab[121]
-#define __pyx_kp_b_iso88591_A_Qa __pyx_string_tab[122]
-#define __pyx_kp_b_iso88591_A_aq_4z_T_58H_XUXXgghhllm_j_Q __pyx_string_tab[123]
-#define __pyx_kp_b_iso88591_1_Kq_A_F_Qd_A_4_7_fKq_4I_Q_A __pyx_string_tab[124]
-#define __pyx_kp_b_iso88591_1_t7_avQ __pyx_string_tab[125]
+#define __pyx_kp_u_fatal_error_in_the_protocol_s_co __pyx_string_tab[18]
+#define __pyx_kp_u_fatal_error_on_a_TLS_connection __pyx_string_tab[19]
+#define __pyx_kp_u_gc __pyx_string_tab[20]
+#define __pyx_kp_u_isenabled __pyx_string_tab[21]
+#define __pyx_kp_u_picows__tls_pyx __pyx_string_tab[22]
+#define __pyx_kp_u_reading_TLS_data_failed __pyx_string_tab[23]
+#define __pyx_kp_u_the_TLS_handshake_did_not_finish __pyx_string_tab[24]
+#define __pyx_kp_u_the_TLS_handshake_finished_after __pyx_string_tab[25]
+#define __pyx_kp_u_the_peer_closed_the_connection_d __pyx_string_tab[26]
+#define __pyx_kp_u_the_ssl_module_s_objects_do_not __pyx_string_tab[27]
+#define __pyx_kp_u_the_transport_was_aborted_during __pyx_string_tab[28]
+#define __pyx_kp_u_the_transport_was_closed_during __pyx_string_tab[29]
+#define __pyx_n_u_AVAILABLE __pyx_string_tab[30]
+#define __pyx_n_u_MemoryBIO __pyx_string_tab[31]
+#define __pyx_n_u_SSLEOFError __pyx_string_tab[32]
+#define __pyx_n_u_SSLError __pyx_string_tab[33]
+#define __pyx_n_u_SSLWantReadError __pyx_string_tab[34]
+#define __pyx_n_u_TLSTransport __pyx_string_tab[35]
+#define __pyx_n_u_TLSTransport__on_handshake_reada __pyx_string_tab[36]
+#define __pyx_n_u_TLSTransport__on_handshake_timeo __pyx_string_tab[37]
+#define __pyx_n_u_TLSTransport__on_readable __pyx_string_tab[38]
+#define __pyx_n_u_TLSTransport__read_buffered __pyx_string_tab[39]
+#define __pyx_n_u_TLSTransport_close __pyx_string_tab[40]
+#define __pyx_n_u_TLSTransport_get_extra_info __pyx_string_tab[41]
+#define __pyx_n_u_TLSTransport_pause_reading __pyx_string_tab[42]
+#define __pyx_n_u_TLSTransport_resume_reading __pyx_string_tab[43]
+#define __pyx_n_u_TLSTransport_start __pyx_string_tab[44]
+#define __pyx_n_u_SSLContext __pyx_string_tab[45]
+#define __pyx_n_u_SSLSocket __pyx_string_tab[46]
+#define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[47]
+#define __pyx_n_u_all __pyx_string_tab[48]
+#define __pyx_n_u_annotate __pyx_string_tab[49]
+#define __pyx_n_u_file __pyx_string_tab[50]
+#define __pyx_n_u_func __pyx_string_tab[51]
+#define __pyx_n_u_init __pyx_string_tab[52]
+#define __pyx_n_u_main __pyx_string_tab[53]
+#define __pyx_n_u_module __pyx_string_tab[54]
+#define __pyx_n_u_name_2 __pyx_string_tab[55]
+#define __pyx_n_u_pyx_vtable __pyx_string_tab[56]
+#define __pyx_n_u_qualname __pyx_string_tab[57]
+#define __pyx_n_u_set_name __pyx_string_tab[58]
+#define __pyx_n_u_is_coroutine __pyx_string_tab[59]
+#define __pyx_n_u_on_handshake_readable __pyx_string_tab[60]
+#define __pyx_n_u_on_handshake_timeout __pyx_string_tab[61]
+#define __pyx_n_u_on_readable __pyx_string_tab[62]
+#define __pyx_n_u_read_buffered __pyx_string_tab[63]
+#define __pyx_n_u_ssl __pyx_string_tab[64]
+#define __pyx_n_u_sslobj __pyx_string_tab[65]
+#define __pyx_n_u_add_reader __pyx_string_tab[66]
+#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[67]
+#define __pyx_n_u_call_later __pyx_string_tab[68]
+#define __pyx_n_u_call_soon __pyx_string_tab[69]
+#define __pyx_n_u_cancel __pyx_string_tab[70]
+#define __pyx_n_u_cipher __pyx_string_tab[71]
+#define __pyx_n_u_cline_in_traceback __pyx_string_tab[72]
+#define __pyx_n_u_close __pyx_string_tab[73]
+#define __pyx_n_u_closing __pyx_string_tab[74]
+#define __pyx_n_u_compression __pyx_string_tab[75]
+#define __pyx_n_u_cpython __pyx_string_tab[76]
+#define __pyx_n_u_default __pyx_string_tab[77]
+#define __pyx_n_u_do_handshake __pyx_string_tab[78]
+#define __pyx_n_u_done __pyx_string_tab[79]
+#define __pyx_n_u_fsencode __pyx_string_tab[80]
+#define __pyx_n_u_get __pyx_string_tab[81]
+#define __pyx_n_u_get_extra_info __pyx_string_tab[82]
+#define __pyx_n_u_getpeercert __pyx_string_tab[83]
+#define __pyx_n_u_handshake_timeout __pyx_string_tab[84]
+#define __pyx_n_u_handshaking __pyx_string_tab[85]
+#define __pyx_n_u_implementation __pyx_string_tab[86]
+#define __pyx_n_u_items __pyx_string_tab[87]
+#define __pyx_n_u_loop __pyx_string_tab[88]
+#define __pyx_n_u_n __pyx_string_tab[89]
+#define __pyx_n_u_name __pyx_string_tab[90]
+#define __pyx_n_u_open __pyx_string_tab[91]
+#define __pyx_n_u_os __pyx_string_tab[92]
+#define __pyx_n_u_pause_reading __pyx_string_tab[93]
+#define __pyx_n_u_peercert __pyx_string_tab[94]
+#define __pyx_n_u_picows__tls __pyx_string_tab[95]
+#define __pyx_n_u_pop __pyx_string_tab[96]
+#define __pyx_n_u_protocol __pyx_string_tab[97]
+#define __pyx_n_u_remove_reader __pyx_string_tab[98]
+#define __pyx_n_u_remove_writer __pyx_string_tab[99]
+#define __pyx_n_u_resume_reading __pyx_string_tab[100]
+#define __pyx_n_u_self __pyx_string_tab[101]
+#define __pyx_n_u_server_hostname __pyx_string_tab[102]
+#define __pyx_n_u_server_side __pyx_string_tab[103]
+#define __pyx_n_u_set_exception __pyx_string_tab[104]
+#define __pyx_n_u_set_result __pyx_string_tab[105]
+#define __pyx_n_u_setdefault __pyx_string_tab[106]
+#define __pyx_n_u_sock __pyx_string_tab[107]
+#define __pyx_n_u_ssl_2 __pyx_string_tab[108]
+#define __pyx_n_u_ssl_object __pyx_string_tab[109]
+#define __pyx_n_u_sslcontext __pyx_string_tab[110]
+#define __pyx_n_u_start __pyx_string_tab[111]
+#define __pyx_n_u_strerror __pyx_string_tab[112]
+#define __pyx_n_u_super __pyx_string_tab[113]
+#define __pyx_n_u_sys __pyx_string_tab[114]
+#define __pyx_n_u_values __pyx_string_tab[115]
+#define __pyx_n_u_waiter __pyx_string_tab[116]
+#define __pyx_n_u_wrap_bio __pyx_string_tab[117]
+#define __pyx_kp_b_iso88591_A_4z_T_Q __pyx_string_tab[118]
+#define __pyx_kp_b_iso88591_A_Ja_4q_9_4q __pyx_string_tab[119]
+#define __pyx_kp_b_iso88591_A_4q_4q_9_a_t4q_q_AT_q_Ja_6 __pyx_string_tab[120]
+#define __pyx_kp_b_iso88591_A_4q_F_4vYm1_2Rq_Qd_5_s_Qa __pyx_string_tab[121]
+#define __pyx_kp_b_iso88591_A_4t1_F_4vYm1_2Rq_Qd_5_s_7q_3gT __pyx_string_tab[122]
+#define __pyx_kp_b_iso88591_A_Qa __pyx_string_tab[123]
+#define __pyx_kp_b_iso88591_A_aq_4z_T_58H_XUXXgghhllm_j_Q __pyx_string_tab[124]
+#define __pyx_kp_b_iso88591_1_Kq_A_F_Qd_A_4_7_fKq_4I_Q_A __pyx_string_tab[125]
+#define __pyx_kp_b_iso88591_1_t7_avQ __pyx_string_tab[126]
 #define __pyx_float_60_0 __pyx_number_tab[0]
 /* #### Code section: module_state_clear ### */
 #if CYTHON_USE_MODULE_STATE
@@ -3353,7 +3354,7 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_values.method);
   for (int i=0; i<2; ++i) { Py_CLEAR(clear_module_state->__pyx_tuple[i]); }
   for (int i=0; i<9; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<126; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<127; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<1; ++i) { Py_CLEAR(clear_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_clear_contents ### */
 /* CommonTypesMetaclass.module_state_clear */
@@ -3388,7 +3389,7 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_values.method);
   for (int i=0; i<2; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_tuple[i]); }
   for (int i=0; i<9; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<126; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<127; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<1; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_traverse_contents ### */
 /* CommonTypesMetaclass.module_state_traverse */
@@ -5811,6 +5812,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_step(struct __p
 
 static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __pyx_obj_6picows_4_tls_TLSTransport *__pyx_v_self) {
   PyObject *__pyx_v_waiter = NULL;
+  PyObject *__pyx_v_exc = NULL;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   int __pyx_t_1;
@@ -5819,6 +5821,21 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
   size_t __pyx_t_4;
   PyObject *__pyx_t_5 = NULL;
   int __pyx_t_6;
+  PyObject *__pyx_t_7 = NULL;
+  PyObject *__pyx_t_8 = NULL;
+  PyObject *__pyx_t_9 = NULL;
+  int __pyx_t_10;
+  PyObject *__pyx_t_11 = NULL;
+  PyObject *__pyx_t_12 = NULL;
+  int __pyx_t_13;
+  int __pyx_t_14;
+  char const *__pyx_t_15;
+  PyObject *__pyx_t_16 = NULL;
+  PyObject *__pyx_t_17 = NULL;
+  PyObject *__pyx_t_18 = NULL;
+  PyObject *__pyx_t_19 = NULL;
+  PyObject *__pyx_t_20 = NULL;
+  PyObject *__pyx_t_21 = NULL;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
@@ -6041,7 +6058,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
  *         self._extra["peercert"] = self._sslobj.getpeercert()
  *         self._extra["cipher"] = self._sslobj.cipher()             # <<<<<<<<<<<<<<
  *         self._extra["compression"] = self._sslobj.compression()
- *         SocketTransport.start(self)
+ *         try:
 */
   __pyx_t_2 = __pyx_v_self->_sslobj;
   __Pyx_INCREF(__pyx_t_2);
@@ -6064,8 +6081,8 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
  *         self._extra["peercert"] = self._sslobj.getpeercert()
  *         self._extra["cipher"] = self._sslobj.cipher()
  *         self._extra["compression"] = self._sslobj.compression()             # <<<<<<<<<<<<<<
- *         SocketTransport.start(self)
- *         if waiter is not None:
+ *         try:
+ *             SocketTransport.start(self)
 */
   __pyx_t_2 = __pyx_v_self->_sslobj;
   __Pyx_INCREF(__pyx_t_2);
@@ -6087,25 +6104,277 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
   /* "picows/_tls.pyx":239
  *         self._extra["cipher"] = self._sslobj.cipher()
  *         self._extra["compression"] = self._sslobj.compression()
- *         SocketTransport.start(self)             # <<<<<<<<<<<<<<
+ *         try:             # <<<<<<<<<<<<<<
+ *             SocketTransport.start(self)
+ *         except (SystemExit, KeyboardInterrupt):
+*/
+  {
+    __Pyx_PyThreadState_declare
+    __Pyx_PyThreadState_assign
+    __Pyx_ExceptionSave(&__pyx_t_7, &__pyx_t_8, &__pyx_t_9);
+    __Pyx_XGOTREF(__pyx_t_7);
+    __Pyx_XGOTREF(__pyx_t_8);
+    __Pyx_XGOTREF(__pyx_t_9);
+    /*try:*/ {
+
+      /* "picows/_tls.pyx":240
+ *         self._extra["compression"] = self._sslobj.compression()
+ *         try:
+ *             SocketTransport.start(self)             # <<<<<<<<<<<<<<
+ *         except (SystemExit, KeyboardInterrupt):
+ *             raise
+*/
+      __pyx_t_2 = ((PyObject *)__pyx_mstate_global->__pyx_ptype_6picows_7_socket_SocketTransport);
+      __Pyx_INCREF(__pyx_t_2);
+      __pyx_t_4 = 0;
+      {
+        PyObject *__pyx_callargs[2] = {__pyx_t_2, ((PyObject *)__pyx_v_self)};
+        __pyx_t_5 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_start, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+        __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
+        if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 240, __pyx_L7_error)
+        __Pyx_GOTREF(__pyx_t_5);
+      }
+      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+
+      /* "picows/_tls.pyx":239
+ *         self._extra["cipher"] = self._sslobj.cipher()
+ *         self._extra["compression"] = self._sslobj.compression()
+ *         try:             # <<<<<<<<<<<<<<
+ *             SocketTransport.start(self)
+ *         except (SystemExit, KeyboardInterrupt):
+*/
+    }
+    __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
+    __Pyx_XDECREF(__pyx_t_8); __pyx_t_8 = 0;
+    __Pyx_XDECREF(__pyx_t_9); __pyx_t_9 = 0;
+    goto __pyx_L12_try_end;
+    __pyx_L7_error:;
+    __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
+    __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
+    __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
+
+    /* "picows/_tls.pyx":241
+ *         try:
+ *             SocketTransport.start(self)
+ *         except (SystemExit, KeyboardInterrupt):             # <<<<<<<<<<<<<<
+ *             raise
+ *         except BaseException as exc:
+*/
+    __pyx_t_10 = __Pyx_PyErr_ExceptionMatches2(((PyObject *)(((PyTypeObject*)PyExc_SystemExit))), ((PyObject *)(((PyTypeObject*)PyExc_KeyboardInterrupt))));
+    if (__pyx_t_10) {
+      __Pyx_AddTraceback("picows._tls.TLSTransport._handshake_done", __pyx_clineno, __pyx_lineno, __pyx_filename);
+      if (__Pyx_GetException(&__pyx_t_5, &__pyx_t_2, &__pyx_t_3) < 0) __PYX_ERR(0, 241, __pyx_L9_except_error)
+      __Pyx_XGOTREF(__pyx_t_5);
+      __Pyx_XGOTREF(__pyx_t_2);
+      __Pyx_XGOTREF(__pyx_t_3);
+
+      /* "picows/_tls.pyx":242
+ *             SocketTransport.start(self)
+ *         except (SystemExit, KeyboardInterrupt):
+ *             raise             # <<<<<<<<<<<<<<
+ *         except BaseException as exc:
+ *             # Raised into a loop callback, it would leave the waiter hanging: fail the connection and the waiter.
+*/
+      __Pyx_GIVEREF(__pyx_t_5);
+      __Pyx_GIVEREF(__pyx_t_2);
+      __Pyx_XGIVEREF(__pyx_t_3);
+      __Pyx_ErrRestoreWithState(__pyx_t_5, __pyx_t_2, __pyx_t_3);
+      __pyx_t_5 = 0;  __pyx_t_2 = 0;  __pyx_t_3 = 0; 
+      __PYX_ERR(0, 242, __pyx_L9_except_error)
+    }
+
+    /* "picows/_tls.pyx":243
+ *         except (SystemExit, KeyboardInterrupt):
+ *             raise
+ *         except BaseException as exc:             # <<<<<<<<<<<<<<
+ *             # Raised into a loop callback, it would leave the waiter hanging: fail the connection and the waiter.
+ *             self._fatal_error(exc, "fatal error in the protocol's connection_made")
+*/
+    __pyx_t_10 = __Pyx_PyErr_ExceptionMatches(((PyObject *)(((PyTypeObject*)PyExc_BaseException))));
+    if (__pyx_t_10) {
+      __Pyx_AddTraceback("picows._tls.TLSTransport._handshake_done", __pyx_clineno, __pyx_lineno, __pyx_filename);
+      if (__Pyx_GetException(&__pyx_t_3, &__pyx_t_2, &__pyx_t_5) < 0) __PYX_ERR(0, 243, __pyx_L9_except_error)
+      __Pyx_XGOTREF(__pyx_t_3);
+      __Pyx_XGOTREF(__pyx_t_2);
+      __Pyx_XGOTREF(__pyx_t_5);
+      __Pyx_INCREF(__pyx_t_2);
+      __pyx_v_exc = __pyx_t_2;
+      /*try:*/ {
+
+        /* "picows/_tls.pyx":245
+ *         except BaseException as exc:
+ *             # Raised into a loop callback, it would leave the waiter hanging: fail the connection and the waiter.
+ *             self._fatal_error(exc, "fatal error in the protocol's connection_made")             # <<<<<<<<<<<<<<
+ *             if waiter is not None and not waiter.done():
+ *                 waiter.set_exception(exc)
+*/
+        __pyx_t_11 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._fatal_error(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_exc, __pyx_mstate_global->__pyx_kp_u_fatal_error_in_the_protocol_s_co); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 245, __pyx_L20_error)
+        __Pyx_GOTREF(__pyx_t_11);
+        __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
+
+        /* "picows/_tls.pyx":246
+ *             # Raised into a loop callback, it would leave the waiter hanging: fail the connection and the waiter.
+ *             self._fatal_error(exc, "fatal error in the protocol's connection_made")
+ *             if waiter is not None and not waiter.done():             # <<<<<<<<<<<<<<
+ *                 waiter.set_exception(exc)
+ *             return
+*/
+        __pyx_t_6 = (__pyx_v_waiter != Py_None);
+        if (__pyx_t_6) {
+
+        } else {
+
+          __pyx_t_1 = __pyx_t_6;
+
+          goto __pyx_L23_bool_binop_done;
+        }
+        __pyx_t_12 = __pyx_v_waiter;
+        __Pyx_INCREF(__pyx_t_12);
+        __pyx_t_4 = 0;
+        {
+          PyObject *__pyx_callargs[2] = {__pyx_t_12, NULL};
+          __pyx_t_11 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_done, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+          __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
+          if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 246, __pyx_L20_error)
+          __Pyx_GOTREF(__pyx_t_11);
+        }
+        __pyx_t_6 = __Pyx_PyObject_IsTrue(__pyx_t_11); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 246, __pyx_L20_error)
+        __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
+        __pyx_t_13 = (!__pyx_t_6);
+
+
+
+        __pyx_t_1 = __pyx_t_13;
+
+        __pyx_L23_bool_binop_done:;
+        if (__pyx_t_1) {
+
+
+          /* "picows/_tls.pyx":247
+ *             self._fatal_error(exc, "fatal error in the protocol's connection_made")
+ *             if waiter is not None and not waiter.done():
+ *                 waiter.set_exception(exc)             # <<<<<<<<<<<<<<
+ *             return
+ *         if waiter is not None:
+*/
+          __pyx_t_12 = __pyx_v_waiter;
+          __Pyx_INCREF(__pyx_t_12);
+          __pyx_t_4 = 0;
+          {
+            PyObject *__pyx_callargs[2] = {__pyx_t_12, __pyx_v_exc};
+            __pyx_t_11 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_set_exception, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+            __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
+            if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 247, __pyx_L20_error)
+            __Pyx_GOTREF(__pyx_t_11);
+          }
+          __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
+
+          /* "picows/_tls.pyx":246
+ *             # Raised into a loop callback, it would leave the waiter hanging: fail the connection and the waiter.
+ *             self._fatal_error(exc, "fatal error in the protocol's connection_made")
+ *             if waiter is not None and not waiter.done():             # <<<<<<<<<<<<<<
+ *                 waiter.set_exception(exc)
+ *             return
+*/
+        }
+
+        /* "picows/_tls.pyx":248
+ *             if waiter is not None and not waiter.done():
+ *                 waiter.set_exception(exc)
+ *             return             # <<<<<<<<<<<<<<
  *         if waiter is not None:
  *             waiter.set_result(None)
 */
-  __pyx_t_2 = ((PyObject *)__pyx_mstate_global->__pyx_ptype_6picows_7_socket_SocketTransport);
-  __Pyx_INCREF(__pyx_t_2);
-  __pyx_t_4 = 0;
-  {
-    PyObject *__pyx_callargs[2] = {__pyx_t_2, ((PyObject *)__pyx_v_self)};
-    __pyx_t_5 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_start, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-    __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-    if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 239, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_5);
-  }
-  __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+        {
+          PyObject *__pyx_temp;
+          {
+            __pyx_temp = __pyx_r;
+            __pyx_r = Py_None; __Pyx_INCREF(Py_None);
+          }
+          __Pyx_XDECREF(__pyx_temp);
+        }
+        __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+        __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+        __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+        goto __pyx_L19_return;
+      }
 
-  /* "picows/_tls.pyx":240
+      /* "picows/_tls.pyx":243
+ *         except (SystemExit, KeyboardInterrupt):
+ *             raise
+ *         except BaseException as exc:             # <<<<<<<<<<<<<<
+ *             # Raised into a loop callback, it would leave the waiter hanging: fail the connection and the waiter.
+ *             self._fatal_error(exc, "fatal error in the protocol's connection_made")
+*/
+      /*finally:*/ {
+        __pyx_L20_error:;
+        /*exception exit:*/{
+          __Pyx_PyThreadState_declare
+          __Pyx_PyThreadState_assign
+          __pyx_t_16 = 0; __pyx_t_17 = 0; __pyx_t_18 = 0; __pyx_t_19 = 0; __pyx_t_20 = 0; __pyx_t_21 = 0;
+          __Pyx_XDECREF(__pyx_t_11); __pyx_t_11 = 0;
+          __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
+           __Pyx_ExceptionSwap(&__pyx_t_19, &__pyx_t_20, &__pyx_t_21);
+          if ( unlikely(__Pyx_GetException(&__pyx_t_16, &__pyx_t_17, &__pyx_t_18) < 0)) __Pyx_ErrFetch(&__pyx_t_16, &__pyx_t_17, &__pyx_t_18);
+          __Pyx_XGOTREF(__pyx_t_16);
+          __Pyx_XGOTREF(__pyx_t_17);
+          __Pyx_XGOTREF(__pyx_t_18);
+          __Pyx_XGOTREF(__pyx_t_19);
+          __Pyx_XGOTREF(__pyx_t_20);
+          __Pyx_XGOTREF(__pyx_t_21);
+          __pyx_t_10 = __pyx_lineno; __pyx_t_14 = __pyx_clineno; __pyx_t_15 = __pyx_filename;
+          {
+            __Pyx_DECREF(__pyx_v_exc); __pyx_v_exc = 0;
+          }
+          __Pyx_XGIVEREF(__pyx_t_19);
+          __Pyx_XGIVEREF(__pyx_t_20);
+          __Pyx_XGIVEREF(__pyx_t_21);
+          __Pyx_ExceptionReset(__pyx_t_19, __pyx_t_20, __pyx_t_21);
+          __Pyx_XGIVEREF(__pyx_t_16);
+          __Pyx_XGIVEREF(__pyx_t_17);
+          __Pyx_XGIVEREF(__pyx_t_18);
+          __Pyx_ErrRestore(__pyx_t_16, __pyx_t_17, __pyx_t_18);
+          __pyx_t_16 = 0; __pyx_t_17 = 0; __pyx_t_18 = 0; __pyx_t_19 = 0; __pyx_t_20 = 0; __pyx_t_21 = 0;
+          __pyx_lineno = __pyx_t_10; __pyx_clineno = __pyx_t_14; __pyx_filename = __pyx_t_15;
+          goto __pyx_L9_except_error;
+        }
+        __pyx_L19_return: {
+          __pyx_t_21 = __pyx_r;
+          __pyx_r = 0;
+          __Pyx_DECREF(__pyx_v_exc); __pyx_v_exc = 0;
+          __pyx_r = __pyx_t_21;
+          __pyx_t_21 = 0;
+          goto __pyx_L10_except_return;
+        }
+      }
+    }
+    goto __pyx_L9_except_error;
+
+    /* "picows/_tls.pyx":239
+ *         self._extra["cipher"] = self._sslobj.cipher()
  *         self._extra["compression"] = self._sslobj.compression()
- *         SocketTransport.start(self)
+ *         try:             # <<<<<<<<<<<<<<
+ *             SocketTransport.start(self)
+ *         except (SystemExit, KeyboardInterrupt):
+*/
+    __pyx_L9_except_error:;
+    __Pyx_XGIVEREF(__pyx_t_7);
+    __Pyx_XGIVEREF(__pyx_t_8);
+    __Pyx_XGIVEREF(__pyx_t_9);
+    __Pyx_ExceptionReset(__pyx_t_7, __pyx_t_8, __pyx_t_9);
+    goto __pyx_L1_error;
+    __pyx_L10_except_return:;
+    __Pyx_XGIVEREF(__pyx_t_7);
+    __Pyx_XGIVEREF(__pyx_t_8);
+    __Pyx_XGIVEREF(__pyx_t_9);
+    __Pyx_ExceptionReset(__pyx_t_7, __pyx_t_8, __pyx_t_9);
+    goto __pyx_L0;
+    __pyx_L12_try_end:;
+  }
+
+  /* "picows/_tls.pyx":249
+ *                 waiter.set_exception(exc)
+ *             return
  *         if waiter is not None:             # <<<<<<<<<<<<<<
  *             waiter.set_result(None)
  *         if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
@@ -6114,8 +6383,8 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":241
- *         SocketTransport.start(self)
+    /* "picows/_tls.pyx":250
+ *             return
  *         if waiter is not None:
  *             waiter.set_result(None)             # <<<<<<<<<<<<<<
  *         if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
@@ -6128,21 +6397,21 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
       PyObject *__pyx_callargs[2] = {__pyx_t_2, Py_None};
       __pyx_t_5 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_set_result, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 241, __pyx_L1_error)
+      if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 250, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
     }
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "picows/_tls.pyx":240
- *         self._extra["compression"] = self._sslobj.compression()
- *         SocketTransport.start(self)
+    /* "picows/_tls.pyx":249
+ *                 waiter.set_exception(exc)
+ *             return
  *         if waiter is not None:             # <<<<<<<<<<<<<<
  *             waiter.set_result(None)
  *         if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
 */
   }
 
-  /* "picows/_tls.pyx":242
+  /* "picows/_tls.pyx":251
  *         if waiter is not None:
  *             waiter.set_result(None)
  *         if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):             # <<<<<<<<<<<<<<
@@ -6153,39 +6422,39 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
   } else {
 
     __pyx_t_1 = __pyx_v_self->__pyx_base._reading;
-    goto __pyx_L9_bool_binop_done;
+    goto __pyx_L31_bool_binop_done;
   }
-  __pyx_t_6 = (__pyx_v_6picows_4_tls_BIO_ctrl_pending(__pyx_v_self->_rbio) != 0);
+  __pyx_t_13 = (__pyx_v_6picows_4_tls_BIO_ctrl_pending(__pyx_v_self->_rbio) != 0);
 
-  if (!__pyx_t_6) {
+  if (!__pyx_t_13) {
 
   } else {
 
-    __pyx_t_1 = __pyx_t_6;
+    __pyx_t_1 = __pyx_t_13;
 
-    goto __pyx_L9_bool_binop_done;
+    goto __pyx_L31_bool_binop_done;
   }
-  __pyx_t_6 = (__pyx_v_6picows_4_tls_SSL_has_pending(__pyx_v_self->_ssl) != 0);
+  __pyx_t_13 = (__pyx_v_6picows_4_tls_SSL_has_pending(__pyx_v_self->_ssl) != 0);
 
 
-  __pyx_t_1 = __pyx_t_6;
+  __pyx_t_1 = __pyx_t_13;
 
-  __pyx_L9_bool_binop_done:;
+  __pyx_L31_bool_binop_done:;
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":244
+    /* "picows/_tls.pyx":253
  *         if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
  *             # Application data came with the handshake's last flight: no readable event will announce it.
  *             self._read_tls()             # <<<<<<<<<<<<<<
  * 
  *     cdef _handshake_failed(self, exc):
 */
-    __pyx_t_5 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_read_tls(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 244, __pyx_L1_error)
+    __pyx_t_5 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_read_tls(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 253, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "picows/_tls.pyx":242
+    /* "picows/_tls.pyx":251
  *         if waiter is not None:
  *             waiter.set_result(None)
  *         if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):             # <<<<<<<<<<<<<<
@@ -6209,16 +6478,19 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_done(struct __p
   __Pyx_XDECREF(__pyx_t_2);
   __Pyx_XDECREF(__pyx_t_3);
   __Pyx_XDECREF(__pyx_t_5);
+  __Pyx_XDECREF(__pyx_t_11);
+  __Pyx_XDECREF(__pyx_t_12);
   __Pyx_AddTraceback("picows._tls.TLSTransport._handshake_done", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
   __Pyx_XDECREF(__pyx_v_waiter);
+  __Pyx_XDECREF(__pyx_v_exc);
   __Pyx_XGIVEREF(__pyx_r);
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":246
+/* "picows/_tls.pyx":255
  *             self._read_tls()
  * 
  *     cdef _handshake_failed(self, exc):             # <<<<<<<<<<<<<<
@@ -6242,7 +6514,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_handshake_failed", 0);
 
-  /* "picows/_tls.pyx":248
+  /* "picows/_tls.pyx":257
  *     cdef _handshake_failed(self, exc):
  *         # Before the handshake the protocol has not heard of the connection, so it is not told about its end.
  *         self._handshaking = False             # <<<<<<<<<<<<<<
@@ -6251,7 +6523,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
   __pyx_v_self->_handshaking = 0;
 
-  /* "picows/_tls.pyx":249
+  /* "picows/_tls.pyx":258
  *         # Before the handshake the protocol has not heard of the connection, so it is not told about its end.
  *         self._handshaking = False
  *         if self._timer is not None:             # <<<<<<<<<<<<<<
@@ -6262,7 +6534,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":250
+    /* "picows/_tls.pyx":259
  *         self._handshaking = False
  *         if self._timer is not None:
  *             self._timer.cancel()             # <<<<<<<<<<<<<<
@@ -6276,12 +6548,12 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
       PyObject *__pyx_callargs[2] = {__pyx_t_3, NULL};
       __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_cancel, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 250, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 259, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-    /* "picows/_tls.pyx":251
+    /* "picows/_tls.pyx":260
  *         if self._timer is not None:
  *             self._timer.cancel()
  *             self._timer = None             # <<<<<<<<<<<<<<
@@ -6293,7 +6565,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
     __Pyx_GOTREF(__pyx_v_self->_timer);
     __Pyx_DECREF_SET(__pyx_v_self->_timer, Py_None);
 
-    /* "picows/_tls.pyx":249
+    /* "picows/_tls.pyx":258
  *         # Before the handshake the protocol has not heard of the connection, so it is not told about its end.
  *         self._handshaking = False
  *         if self._timer is not None:             # <<<<<<<<<<<<<<
@@ -6302,7 +6574,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
   }
 
-  /* "picows/_tls.pyx":252
+  /* "picows/_tls.pyx":261
  *             self._timer.cancel()
  *             self._timer = None
  *         self._closing = True             # <<<<<<<<<<<<<<
@@ -6311,7 +6583,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
   __pyx_v_self->__pyx_base._closing = 1;
 
-  /* "picows/_tls.pyx":253
+  /* "picows/_tls.pyx":262
  *             self._timer = None
  *         self._closing = True
  *         self._lost_scheduled = True             # <<<<<<<<<<<<<<
@@ -6320,7 +6592,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
   __pyx_v_self->__pyx_base._lost_scheduled = 1;
 
-  /* "picows/_tls.pyx":254
+  /* "picows/_tls.pyx":263
  *         self._closing = True
  *         self._lost_scheduled = True
  *         if self._fd >= 0:             # <<<<<<<<<<<<<<
@@ -6332,7 +6604,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":255
+    /* "picows/_tls.pyx":264
  *         self._lost_scheduled = True
  *         if self._fd >= 0:
  *             self._loop.remove_reader(self._fd)             # <<<<<<<<<<<<<<
@@ -6341,7 +6613,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
     __pyx_t_3 = __pyx_v_self->__pyx_base._loop;
     __Pyx_INCREF(__pyx_t_3);
-    __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_self->__pyx_base._fd); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 255, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_self->__pyx_base._fd); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 264, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_4 = 0;
     {
@@ -6349,12 +6621,12 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
       __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_remove_reader, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 255, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 264, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-    /* "picows/_tls.pyx":256
+    /* "picows/_tls.pyx":265
  *         if self._fd >= 0:
  *             self._loop.remove_reader(self._fd)
  *             if self._writer_added:             # <<<<<<<<<<<<<<
@@ -6363,7 +6635,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
     if (__pyx_v_self->__pyx_base._writer_added) {
 
-      /* "picows/_tls.pyx":257
+      /* "picows/_tls.pyx":266
  *             self._loop.remove_reader(self._fd)
  *             if self._writer_added:
  *                 self._loop.remove_writer(self._fd)             # <<<<<<<<<<<<<<
@@ -6372,7 +6644,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
       __pyx_t_5 = __pyx_v_self->__pyx_base._loop;
       __Pyx_INCREF(__pyx_t_5);
-      __pyx_t_3 = __Pyx_PyLong_From_int(__pyx_v_self->__pyx_base._fd); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 257, __pyx_L1_error)
+      __pyx_t_3 = __Pyx_PyLong_From_int(__pyx_v_self->__pyx_base._fd); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 266, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __pyx_t_4 = 0;
       {
@@ -6380,12 +6652,12 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
         __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_remove_writer, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 257, __pyx_L1_error)
+        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 266, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
       }
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-      /* "picows/_tls.pyx":258
+      /* "picows/_tls.pyx":267
  *             if self._writer_added:
  *                 self._loop.remove_writer(self._fd)
  *                 self._writer_added = False             # <<<<<<<<<<<<<<
@@ -6394,7 +6666,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
       __pyx_v_self->__pyx_base._writer_added = 0;
 
-      /* "picows/_tls.pyx":256
+      /* "picows/_tls.pyx":265
  *         if self._fd >= 0:
  *             self._loop.remove_reader(self._fd)
  *             if self._writer_added:             # <<<<<<<<<<<<<<
@@ -6403,7 +6675,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
     }
 
-    /* "picows/_tls.pyx":254
+    /* "picows/_tls.pyx":263
  *         self._closing = True
  *         self._lost_scheduled = True
  *         if self._fd >= 0:             # <<<<<<<<<<<<<<
@@ -6412,7 +6684,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
   }
 
-  /* "picows/_tls.pyx":259
+  /* "picows/_tls.pyx":268
  *                 self._loop.remove_writer(self._fd)
  *                 self._writer_added = False
  *         self._sock.close()             # <<<<<<<<<<<<<<
@@ -6426,12 +6698,12 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
     PyObject *__pyx_callargs[2] = {__pyx_t_3, NULL};
     __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_close, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 259, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 268, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":260
+  /* "picows/_tls.pyx":269
  *                 self._writer_added = False
  *         self._sock.close()
  *         self._fd = -1             # <<<<<<<<<<<<<<
@@ -6440,7 +6712,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
   __pyx_v_self->__pyx_base._fd = -1;
 
-  /* "picows/_tls.pyx":261
+  /* "picows/_tls.pyx":270
  *         self._sock.close()
  *         self._fd = -1
  *         waiter = self._waiter             # <<<<<<<<<<<<<<
@@ -6452,7 +6724,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
   __pyx_v_waiter = __pyx_t_2;
   __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":262
+  /* "picows/_tls.pyx":271
  *         self._fd = -1
  *         waiter = self._waiter
  *         self._waiter = None             # <<<<<<<<<<<<<<
@@ -6464,7 +6736,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
   __Pyx_GOTREF(__pyx_v_self->_waiter);
   __Pyx_DECREF_SET(__pyx_v_self->_waiter, Py_None);
 
-  /* "picows/_tls.pyx":263
+  /* "picows/_tls.pyx":272
  *         waiter = self._waiter
  *         self._waiter = None
  *         if waiter is not None and not waiter.done():             # <<<<<<<<<<<<<<
@@ -6487,10 +6759,10 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
     PyObject *__pyx_callargs[2] = {__pyx_t_3, NULL};
     __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_done, __pyx_callargs+__pyx_t_4, (1-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 263, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 272, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
-  __pyx_t_6 = __Pyx_PyObject_IsTrue(__pyx_t_2); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 263, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyObject_IsTrue(__pyx_t_2); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 272, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __pyx_t_7 = (!__pyx_t_6);
 
@@ -6502,7 +6774,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":264
+    /* "picows/_tls.pyx":273
  *         self._waiter = None
  *         if waiter is not None and not waiter.done():
  *             waiter.set_exception(exc)             # <<<<<<<<<<<<<<
@@ -6516,12 +6788,12 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_v_exc};
       __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_set_exception, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 264, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 273, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-    /* "picows/_tls.pyx":263
+    /* "picows/_tls.pyx":272
  *         waiter = self._waiter
  *         self._waiter = None
  *         if waiter is not None and not waiter.done():             # <<<<<<<<<<<<<<
@@ -6530,7 +6802,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
 */
   }
 
-  /* "picows/_tls.pyx":246
+  /* "picows/_tls.pyx":255
  *             self._read_tls()
  * 
  *     cdef _handshake_failed(self, exc):             # <<<<<<<<<<<<<<
@@ -6554,7 +6826,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__handshake_failed(struct _
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":268
+/* "picows/_tls.pyx":277
  *     # ---- reading -----------------------------------------------------------------------------------------------
  * 
  *     def _on_readable(self):             # <<<<<<<<<<<<<<
@@ -6616,7 +6888,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_on_readable", 0);
 
-  /* "picows/_tls.pyx":270
+  /* "picows/_tls.pyx":279
  *     def _on_readable(self):
  *         cdef ssize_t n
  *         if self._closing:             # <<<<<<<<<<<<<<
@@ -6625,7 +6897,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
 */
   if (__pyx_v_self->__pyx_base._closing) {
 
-    /* "picows/_tls.pyx":271
+    /* "picows/_tls.pyx":280
  *         cdef ssize_t n
  *         if self._closing:
  *             return             # <<<<<<<<<<<<<<
@@ -6642,7 +6914,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":270
+    /* "picows/_tls.pyx":279
  *     def _on_readable(self):
  *         cdef ssize_t n
  *         if self._closing:             # <<<<<<<<<<<<<<
@@ -6651,7 +6923,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
 */
   }
 
-  /* "picows/_tls.pyx":272
+  /* "picows/_tls.pyx":281
  *         if self._closing:
  *             return
  *         n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)             # <<<<<<<<<<<<<<
@@ -6660,7 +6932,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
 */
   __pyx_v_n = recv(__pyx_v_self->__pyx_base._fd, __pyx_v_6picows_4_tls__in_buf, __pyx_e_6picows_4_tls_IO_BUF_SIZE, 0);
 
-  /* "picows/_tls.pyx":273
+  /* "picows/_tls.pyx":282
  *             return
  *         n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
  *         if n > 0:             # <<<<<<<<<<<<<<
@@ -6672,7 +6944,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":274
+    /* "picows/_tls.pyx":283
  *         n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
  *         if n > 0:
  *             BIO_write(self._rbio, _in_buf, <int>n)             # <<<<<<<<<<<<<<
@@ -6681,18 +6953,18 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
 */
     (void)(__pyx_v_6picows_4_tls_BIO_write(__pyx_v_self->_rbio, __pyx_v_6picows_4_tls__in_buf, ((int)__pyx_v_n)));
 
-    /* "picows/_tls.pyx":275
+    /* "picows/_tls.pyx":284
  *         if n > 0:
  *             BIO_write(self._rbio, _in_buf, <int>n)
  *             self._read_tls()             # <<<<<<<<<<<<<<
  *         elif n == 0:
  *             self._read_eof()
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_read_tls(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 275, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_read_tls(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 284, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-    /* "picows/_tls.pyx":273
+    /* "picows/_tls.pyx":282
  *             return
  *         n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
  *         if n > 0:             # <<<<<<<<<<<<<<
@@ -6702,7 +6974,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
     goto __pyx_L4;
   }
 
-  /* "picows/_tls.pyx":276
+  /* "picows/_tls.pyx":285
  *             BIO_write(self._rbio, _in_buf, <int>n)
  *             self._read_tls()
  *         elif n == 0:             # <<<<<<<<<<<<<<
@@ -6714,18 +6986,18 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":277
+    /* "picows/_tls.pyx":286
  *             self._read_tls()
  *         elif n == 0:
  *             self._read_eof()             # <<<<<<<<<<<<<<
  *         else:
  *             self._read_failed(errno)
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._read_eof(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 277, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._read_eof(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 286, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-    /* "picows/_tls.pyx":276
+    /* "picows/_tls.pyx":285
  *             BIO_write(self._rbio, _in_buf, <int>n)
  *             self._read_tls()
  *         elif n == 0:             # <<<<<<<<<<<<<<
@@ -6735,7 +7007,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
     goto __pyx_L4;
   }
 
-  /* "picows/_tls.pyx":279
+  /* "picows/_tls.pyx":288
  *             self._read_eof()
  *         else:
  *             self._read_failed(errno)             # <<<<<<<<<<<<<<
@@ -6743,13 +7015,13 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
  *     cdef _read_tls(self):
 */
   /*else*/ {
-    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._read_failed(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), errno); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 279, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._read_failed(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), errno); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 288, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   }
   __pyx_L4:;
 
-  /* "picows/_tls.pyx":268
+  /* "picows/_tls.pyx":277
  *     # ---- reading -----------------------------------------------------------------------------------------------
  * 
  *     def _on_readable(self):             # <<<<<<<<<<<<<<
@@ -6771,7 +7043,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_8_on_readable(struct __py
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":281
+/* "picows/_tls.pyx":290
  *             self._read_failed(errno)
  * 
  *     cdef _read_tls(self):             # <<<<<<<<<<<<<<
@@ -6814,7 +7086,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_read_tls", 0);
 
-  /* "picows/_tls.pyx":287
+  /* "picows/_tls.pyx":296
  *         cdef char* ptr
  *         cdef int n, code
  *         cdef bint eof = False             # <<<<<<<<<<<<<<
@@ -6823,7 +7095,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
   __pyx_v_eof = 0;
 
-  /* "picows/_tls.pyx":288
+  /* "picows/_tls.pyx":297
  *         cdef int n, code
  *         cdef bint eof = False
  *         first_error = None             # <<<<<<<<<<<<<<
@@ -6833,7 +7105,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
   __Pyx_INCREF(Py_None);
   __pyx_v_first_error = Py_None;
 
-  /* "picows/_tls.pyx":289
+  /* "picows/_tls.pyx":298
  *         cdef bint eof = False
  *         first_error = None
  *         try:             # <<<<<<<<<<<<<<
@@ -6849,7 +7121,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
     __Pyx_XGOTREF(__pyx_t_3);
     /*try:*/ {
 
-      /* "picows/_tls.pyx":290
+      /* "picows/_tls.pyx":299
  *         first_error = None
  *         try:
  *             self._corked = True             # <<<<<<<<<<<<<<
@@ -6858,7 +7130,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
       __pyx_v_self->__pyx_base._corked = 1;
 
-      /* "picows/_tls.pyx":291
+      /* "picows/_tls.pyx":300
  *         try:
  *             self._corked = True
  *             try:             # <<<<<<<<<<<<<<
@@ -6867,7 +7139,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
       /*try:*/ {
 
-        /* "picows/_tls.pyx":292
+        /* "picows/_tls.pyx":301
  *             self._corked = True
  *             try:
  *                 while self._reading:             # <<<<<<<<<<<<<<
@@ -6877,17 +7149,17 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
         while (1) {
           if (!__pyx_v_self->__pyx_base._reading) break;
 
-          /* "picows/_tls.pyx":293
+          /* "picows/_tls.pyx":302
  *             try:
  *                 while self._reading:
  *                     ptr = self._protocol.get_read_ptr(&size)             # <<<<<<<<<<<<<<
  *                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
  *                     if n > 0:
 */
-          __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_7_socket_StreamProtocol *)__pyx_v_self->__pyx_base._protocol->__pyx_vtab)->get_read_ptr(__pyx_v_self->__pyx_base._protocol, (&__pyx_v_size)); if (unlikely(__pyx_t_4 == ((void *)NULL))) __PYX_ERR(0, 293, __pyx_L10_error)
+          __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_7_socket_StreamProtocol *)__pyx_v_self->__pyx_base._protocol->__pyx_vtab)->get_read_ptr(__pyx_v_self->__pyx_base._protocol, (&__pyx_v_size)); if (unlikely(__pyx_t_4 == ((void *)NULL))) __PYX_ERR(0, 302, __pyx_L10_error)
           __pyx_v_ptr = __pyx_t_4;
 
-          /* "picows/_tls.pyx":294
+          /* "picows/_tls.pyx":303
  *                 while self._reading:
  *                     ptr = self._protocol.get_read_ptr(&size)
  *                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))             # <<<<<<<<<<<<<<
@@ -6907,7 +7179,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
           __pyx_v_n = __pyx_v_6picows_4_tls_SSL_read(__pyx_v_self->_ssl, __pyx_v_ptr, ((int)__pyx_t_5));
 
 
-          /* "picows/_tls.pyx":295
+          /* "picows/_tls.pyx":304
  *                     ptr = self._protocol.get_read_ptr(&size)
  *                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
  *                     if n > 0:             # <<<<<<<<<<<<<<
@@ -6919,17 +7191,17 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
           if (__pyx_t_6) {
 
 
-            /* "picows/_tls.pyx":296
+            /* "picows/_tls.pyx":305
  *                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
  *                     if n > 0:
  *                         self._protocol.on_data(n)             # <<<<<<<<<<<<<<
  *                         if not SSL_has_pending(self._ssl) and not BIO_ctrl_pending(self._rbio):
  *                             break  # all decrypted: skip the SSL_read that would only say "want more"
 */
-            __pyx_t_7 = ((struct __pyx_vtabstruct_6picows_7_socket_StreamProtocol *)__pyx_v_self->__pyx_base._protocol->__pyx_vtab)->on_data(__pyx_v_self->__pyx_base._protocol, __pyx_v_n); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 296, __pyx_L10_error)
+            __pyx_t_7 = ((struct __pyx_vtabstruct_6picows_7_socket_StreamProtocol *)__pyx_v_self->__pyx_base._protocol->__pyx_vtab)->on_data(__pyx_v_self->__pyx_base._protocol, __pyx_v_n); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 305, __pyx_L10_error)
 
 
-            /* "picows/_tls.pyx":297
+            /* "picows/_tls.pyx":306
  *                     if n > 0:
  *                         self._protocol.on_data(n)
  *                         if not SSL_has_pending(self._ssl) and not BIO_ctrl_pending(self._rbio):             # <<<<<<<<<<<<<<
@@ -6955,7 +7227,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
             if (__pyx_t_6) {
 
 
-              /* "picows/_tls.pyx":298
+              /* "picows/_tls.pyx":307
  *                         self._protocol.on_data(n)
  *                         if not SSL_has_pending(self._ssl) and not BIO_ctrl_pending(self._rbio):
  *                             break  # all decrypted: skip the SSL_read that would only say "want more"             # <<<<<<<<<<<<<<
@@ -6964,7 +7236,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
               goto __pyx_L13_break;
 
-              /* "picows/_tls.pyx":297
+              /* "picows/_tls.pyx":306
  *                     if n > 0:
  *                         self._protocol.on_data(n)
  *                         if not SSL_has_pending(self._ssl) and not BIO_ctrl_pending(self._rbio):             # <<<<<<<<<<<<<<
@@ -6973,7 +7245,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
             }
 
-            /* "picows/_tls.pyx":299
+            /* "picows/_tls.pyx":308
  *                         if not SSL_has_pending(self._ssl) and not BIO_ctrl_pending(self._rbio):
  *                             break  # all decrypted: skip the SSL_read that would only say "want more"
  *                         continue             # <<<<<<<<<<<<<<
@@ -6982,7 +7254,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
             goto __pyx_L12_continue;
 
-            /* "picows/_tls.pyx":295
+            /* "picows/_tls.pyx":304
  *                     ptr = self._protocol.get_read_ptr(&size)
  *                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
  *                     if n > 0:             # <<<<<<<<<<<<<<
@@ -6991,7 +7263,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
           }
 
-          /* "picows/_tls.pyx":300
+          /* "picows/_tls.pyx":309
  *                             break  # all decrypted: skip the SSL_read that would only say "want more"
  *                         continue
  *                     code = SSL_get_error(self._ssl, n)             # <<<<<<<<<<<<<<
@@ -7000,7 +7272,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
           __pyx_v_code = __pyx_v_6picows_4_tls_SSL_get_error(__pyx_v_self->_ssl, __pyx_v_n);
 
-          /* "picows/_tls.pyx":301
+          /* "picows/_tls.pyx":310
  *                         continue
  *                     code = SSL_get_error(self._ssl, n)
  *                     if code == SSL_ERROR_WANT_READ:             # <<<<<<<<<<<<<<
@@ -7012,7 +7284,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
           if (__pyx_t_6) {
 
 
-            /* "picows/_tls.pyx":302
+            /* "picows/_tls.pyx":311
  *                     code = SSL_get_error(self._ssl, n)
  *                     if code == SSL_ERROR_WANT_READ:
  *                         break             # <<<<<<<<<<<<<<
@@ -7021,7 +7293,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
             goto __pyx_L13_break;
 
-            /* "picows/_tls.pyx":301
+            /* "picows/_tls.pyx":310
  *                         continue
  *                     code = SSL_get_error(self._ssl, n)
  *                     if code == SSL_ERROR_WANT_READ:             # <<<<<<<<<<<<<<
@@ -7030,7 +7302,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
           }
 
-          /* "picows/_tls.pyx":303
+          /* "picows/_tls.pyx":312
  *                     if code == SSL_ERROR_WANT_READ:
  *                         break
  *                     if code == SSL_ERROR_ZERO_RETURN:             # <<<<<<<<<<<<<<
@@ -7042,7 +7314,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
           if (__pyx_t_6) {
 
 
-            /* "picows/_tls.pyx":304
+            /* "picows/_tls.pyx":313
  *                         break
  *                     if code == SSL_ERROR_ZERO_RETURN:
  *                         eof = True  # the peer's close_notify             # <<<<<<<<<<<<<<
@@ -7051,7 +7323,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
             __pyx_v_eof = 1;
 
-            /* "picows/_tls.pyx":305
+            /* "picows/_tls.pyx":314
  *                     if code == SSL_ERROR_ZERO_RETURN:
  *                         eof = True  # the peer's close_notify
  *                         break             # <<<<<<<<<<<<<<
@@ -7060,7 +7332,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
             goto __pyx_L13_break;
 
-            /* "picows/_tls.pyx":303
+            /* "picows/_tls.pyx":312
  *                     if code == SSL_ERROR_WANT_READ:
  *                         break
  *                     if code == SSL_ERROR_ZERO_RETURN:             # <<<<<<<<<<<<<<
@@ -7069,7 +7341,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
           }
 
-          /* "picows/_tls.pyx":306
+          /* "picows/_tls.pyx":315
  *                         eof = True  # the peer's close_notify
  *                         break
  *                     if first_error is None:             # <<<<<<<<<<<<<<
@@ -7080,19 +7352,19 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
           if (__pyx_t_6) {
 
 
-            /* "picows/_tls.pyx":310
+            /* "picows/_tls.pyx":319
  *                         # whole read), so an error other code left there makes SSL_get_error() report a failure.
  *                         # Keep what it says, clear the queue and try once more: repeating SSL_read is harmless.
  *                         first_error = self._ssl_error(code, "reading TLS data failed")             # <<<<<<<<<<<<<<
  *                         continue
  *                     raise first_error
 */
-            __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_ssl_error(__pyx_v_self, __pyx_v_code, __pyx_mstate_global->__pyx_kp_u_reading_TLS_data_failed); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 310, __pyx_L10_error)
+            __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_ssl_error(__pyx_v_self, __pyx_v_code, __pyx_mstate_global->__pyx_kp_u_reading_TLS_data_failed); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 319, __pyx_L10_error)
             __Pyx_GOTREF(__pyx_t_9);
             __Pyx_DECREF_SET(__pyx_v_first_error, __pyx_t_9);
             __pyx_t_9 = 0;
 
-            /* "picows/_tls.pyx":311
+            /* "picows/_tls.pyx":320
  *                         # Keep what it says, clear the queue and try once more: repeating SSL_read is harmless.
  *                         first_error = self._ssl_error(code, "reading TLS data failed")
  *                         continue             # <<<<<<<<<<<<<<
@@ -7101,7 +7373,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
             goto __pyx_L12_continue;
 
-            /* "picows/_tls.pyx":306
+            /* "picows/_tls.pyx":315
  *                         eof = True  # the peer's close_notify
  *                         break
  *                     if first_error is None:             # <<<<<<<<<<<<<<
@@ -7110,7 +7382,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
           }
 
-          /* "picows/_tls.pyx":312
+          /* "picows/_tls.pyx":321
  *                         first_error = self._ssl_error(code, "reading TLS data failed")
  *                         continue
  *                     raise first_error             # <<<<<<<<<<<<<<
@@ -7118,13 +7390,13 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
  *                 self._corked = False
 */
           __Pyx_Raise(__pyx_v_first_error, 0, 0, 0);
-          __PYX_ERR(0, 312, __pyx_L10_error)
+          __PYX_ERR(0, 321, __pyx_L10_error)
           __pyx_L12_continue:;
         }
         __pyx_L13_break:;
       }
 
-      /* "picows/_tls.pyx":314
+      /* "picows/_tls.pyx":323
  *                     raise first_error
  *             finally:
  *                 self._corked = False             # <<<<<<<<<<<<<<
@@ -7135,7 +7407,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
         /*normal exit:*/{
           __pyx_v_self->__pyx_base._corked = 0;
 
-          /* "picows/_tls.pyx":315
+          /* "picows/_tls.pyx":324
  *             finally:
  *                 self._corked = False
  *                 if not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -7147,18 +7419,18 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
           if (__pyx_t_6) {
 
 
-            /* "picows/_tls.pyx":317
+            /* "picows/_tls.pyx":326
  *                 if not self._lost_scheduled:
  *                     # Also sends what reading produced on its own (a TLS 1.3 key update's reply).
  *                     self._flush()             # <<<<<<<<<<<<<<
  *         except (SystemExit, KeyboardInterrupt):
  *             raise
 */
-            __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._flush(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 317, __pyx_L3_error)
+            __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._flush(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 326, __pyx_L3_error)
             __Pyx_GOTREF(__pyx_t_9);
             __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-            /* "picows/_tls.pyx":315
+            /* "picows/_tls.pyx":324
  *             finally:
  *                 self._corked = False
  *                 if not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -7185,7 +7457,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
           __pyx_t_7 = __pyx_lineno; __pyx_t_10 = __pyx_clineno; __pyx_t_11 = __pyx_filename;
           {
 
-            /* "picows/_tls.pyx":314
+            /* "picows/_tls.pyx":323
  *                     raise first_error
  *             finally:
  *                 self._corked = False             # <<<<<<<<<<<<<<
@@ -7194,7 +7466,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
             __pyx_v_self->__pyx_base._corked = 0;
 
-            /* "picows/_tls.pyx":315
+            /* "picows/_tls.pyx":324
  *             finally:
  *                 self._corked = False
  *                 if not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -7206,18 +7478,18 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
             if (__pyx_t_6) {
 
 
-              /* "picows/_tls.pyx":317
+              /* "picows/_tls.pyx":326
  *                 if not self._lost_scheduled:
  *                     # Also sends what reading produced on its own (a TLS 1.3 key update's reply).
  *                     self._flush()             # <<<<<<<<<<<<<<
  *         except (SystemExit, KeyboardInterrupt):
  *             raise
 */
-              __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._flush(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 317, __pyx_L23_error)
+              __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._flush(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 326, __pyx_L23_error)
               __Pyx_GOTREF(__pyx_t_9);
               __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-              /* "picows/_tls.pyx":315
+              /* "picows/_tls.pyx":324
  *             finally:
  *                 self._corked = False
  *                 if not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -7251,7 +7523,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
         __pyx_L11:;
       }
 
-      /* "picows/_tls.pyx":289
+      /* "picows/_tls.pyx":298
  *         cdef bint eof = False
  *         first_error = None
  *         try:             # <<<<<<<<<<<<<<
@@ -7266,7 +7538,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
     __pyx_L3_error:;
     __Pyx_XDECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-    /* "picows/_tls.pyx":318
+    /* "picows/_tls.pyx":327
  *                     # Also sends what reading produced on its own (a TLS 1.3 key update's reply).
  *                     self._flush()
  *         except (SystemExit, KeyboardInterrupt):             # <<<<<<<<<<<<<<
@@ -7276,12 +7548,12 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
     __pyx_t_10 = __Pyx_PyErr_ExceptionMatches2(((PyObject *)(((PyTypeObject*)PyExc_SystemExit))), ((PyObject *)(((PyTypeObject*)PyExc_KeyboardInterrupt))));
     if (__pyx_t_10) {
       __Pyx_AddTraceback("picows._tls.TLSTransport._read_tls", __pyx_clineno, __pyx_lineno, __pyx_filename);
-      if (__Pyx_GetException(&__pyx_t_9, &__pyx_t_18, &__pyx_t_19) < 0) __PYX_ERR(0, 318, __pyx_L5_except_error)
+      if (__Pyx_GetException(&__pyx_t_9, &__pyx_t_18, &__pyx_t_19) < 0) __PYX_ERR(0, 327, __pyx_L5_except_error)
       __Pyx_XGOTREF(__pyx_t_9);
       __Pyx_XGOTREF(__pyx_t_18);
       __Pyx_XGOTREF(__pyx_t_19);
 
-      /* "picows/_tls.pyx":319
+      /* "picows/_tls.pyx":328
  *                     self._flush()
  *         except (SystemExit, KeyboardInterrupt):
  *             raise             # <<<<<<<<<<<<<<
@@ -7293,10 +7565,10 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
       __Pyx_XGIVEREF(__pyx_t_19);
       __Pyx_ErrRestoreWithState(__pyx_t_9, __pyx_t_18, __pyx_t_19);
       __pyx_t_9 = 0;  __pyx_t_18 = 0;  __pyx_t_19 = 0; 
-      __PYX_ERR(0, 319, __pyx_L5_except_error)
+      __PYX_ERR(0, 328, __pyx_L5_except_error)
     }
 
-    /* "picows/_tls.pyx":320
+    /* "picows/_tls.pyx":329
  *         except (SystemExit, KeyboardInterrupt):
  *             raise
  *         except BaseException as exc:             # <<<<<<<<<<<<<<
@@ -7306,7 +7578,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
     __pyx_t_10 = __Pyx_PyErr_ExceptionMatches(((PyObject *)(((PyTypeObject*)PyExc_BaseException))));
     if (__pyx_t_10) {
       __Pyx_AddTraceback("picows._tls.TLSTransport._read_tls", __pyx_clineno, __pyx_lineno, __pyx_filename);
-      if (__Pyx_GetException(&__pyx_t_19, &__pyx_t_18, &__pyx_t_9) < 0) __PYX_ERR(0, 320, __pyx_L5_except_error)
+      if (__Pyx_GetException(&__pyx_t_19, &__pyx_t_18, &__pyx_t_9) < 0) __PYX_ERR(0, 329, __pyx_L5_except_error)
       __Pyx_XGOTREF(__pyx_t_19);
       __Pyx_XGOTREF(__pyx_t_18);
       __Pyx_XGOTREF(__pyx_t_9);
@@ -7314,18 +7586,18 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
       __pyx_v_exc = __pyx_t_18;
       /*try:*/ {
 
-        /* "picows/_tls.pyx":321
+        /* "picows/_tls.pyx":330
  *             raise
  *         except BaseException as exc:
  *             self._fatal_error(exc, "fatal error on a TLS connection")             # <<<<<<<<<<<<<<
  *             return
  *         if eof and not self._closing:
 */
-        __pyx_t_20 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._fatal_error(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_exc, __pyx_mstate_global->__pyx_kp_u_fatal_error_on_a_TLS_connection); if (unlikely(!__pyx_t_20)) __PYX_ERR(0, 321, __pyx_L32_error)
+        __pyx_t_20 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._fatal_error(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_exc, __pyx_mstate_global->__pyx_kp_u_fatal_error_on_a_TLS_connection); if (unlikely(!__pyx_t_20)) __PYX_ERR(0, 330, __pyx_L32_error)
         __Pyx_GOTREF(__pyx_t_20);
         __Pyx_DECREF(__pyx_t_20); __pyx_t_20 = 0;
 
-        /* "picows/_tls.pyx":322
+        /* "picows/_tls.pyx":331
  *         except BaseException as exc:
  *             self._fatal_error(exc, "fatal error on a TLS connection")
  *             return             # <<<<<<<<<<<<<<
@@ -7346,7 +7618,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
         goto __pyx_L31_return;
       }
 
-      /* "picows/_tls.pyx":320
+      /* "picows/_tls.pyx":329
  *         except (SystemExit, KeyboardInterrupt):
  *             raise
  *         except BaseException as exc:             # <<<<<<<<<<<<<<
@@ -7396,7 +7668,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
     }
     goto __pyx_L5_except_error;
 
-    /* "picows/_tls.pyx":289
+    /* "picows/_tls.pyx":298
  *         cdef bint eof = False
  *         first_error = None
  *         try:             # <<<<<<<<<<<<<<
@@ -7418,7 +7690,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
     __pyx_L8_try_end:;
   }
 
-  /* "picows/_tls.pyx":323
+  /* "picows/_tls.pyx":332
  *             self._fatal_error(exc, "fatal error on a TLS connection")
  *             return
  *         if eof and not self._closing:             # <<<<<<<<<<<<<<
@@ -7440,18 +7712,18 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
   if (__pyx_t_6) {
 
 
-    /* "picows/_tls.pyx":324
+    /* "picows/_tls.pyx":333
  *             return
  *         if eof and not self._closing:
  *             self._read_eof()             # <<<<<<<<<<<<<<
  * 
  *     def pause_reading(self):
 */
-    __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._read_eof(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 324, __pyx_L1_error)
+    __pyx_t_9 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._read_eof(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-    /* "picows/_tls.pyx":323
+    /* "picows/_tls.pyx":332
  *             self._fatal_error(exc, "fatal error on a TLS connection")
  *             return
  *         if eof and not self._closing:             # <<<<<<<<<<<<<<
@@ -7460,7 +7732,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
 */
   }
 
-  /* "picows/_tls.pyx":281
+  /* "picows/_tls.pyx":290
  *             self._read_failed(errno)
  * 
  *     cdef _read_tls(self):             # <<<<<<<<<<<<<<
@@ -7491,7 +7763,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__read_tls(struct __pyx_obj
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":326
+/* "picows/_tls.pyx":335
  *             self._read_eof()
  * 
  *     def pause_reading(self):             # <<<<<<<<<<<<<<
@@ -7553,7 +7825,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_10pause_reading(struct __
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("pause_reading", 0);
 
-  /* "picows/_tls.pyx":328
+  /* "picows/_tls.pyx":337
  *     def pause_reading(self):
  *         """Stop calling the protocol with data until resume_reading()."""
  *         SocketTransport.pause_reading(self)             # <<<<<<<<<<<<<<
@@ -7567,12 +7839,12 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_10pause_reading(struct __
     PyObject *__pyx_callargs[2] = {__pyx_t_2, ((PyObject *)__pyx_v_self)};
     __pyx_t_1 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_pause_reading, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 328, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 337, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "picows/_tls.pyx":326
+  /* "picows/_tls.pyx":335
  *             self._read_eof()
  * 
  *     def pause_reading(self):             # <<<<<<<<<<<<<<
@@ -7594,7 +7866,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_10pause_reading(struct __
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":330
+/* "picows/_tls.pyx":339
  *         SocketTransport.pause_reading(self)
  * 
  *     def resume_reading(self):             # <<<<<<<<<<<<<<
@@ -7659,7 +7931,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_12resume_reading(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("resume_reading", 0);
 
-  /* "picows/_tls.pyx":332
+  /* "picows/_tls.pyx":341
  *     def resume_reading(self):
  *         """Undo pause_reading(); data decrypted or received before the pause is delivered first."""
  *         SocketTransport.resume_reading(self)             # <<<<<<<<<<<<<<
@@ -7673,12 +7945,12 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_12resume_reading(struct _
     PyObject *__pyx_callargs[2] = {__pyx_t_2, ((PyObject *)__pyx_v_self)};
     __pyx_t_1 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_resume_reading, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 332, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 341, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "picows/_tls.pyx":333
+  /* "picows/_tls.pyx":342
  *         """Undo pause_reading(); data decrypted or received before the pause is delivered first."""
  *         SocketTransport.resume_reading(self)
  *         if self._reading and not self._handshaking and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):             # <<<<<<<<<<<<<<
@@ -7720,7 +7992,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_12resume_reading(struct _
   if (__pyx_t_4) {
 
 
-    /* "picows/_tls.pyx":335
+    /* "picows/_tls.pyx":344
  *         if self._reading and not self._handshaking and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
  *             # What arrived before the pause sits in OpenSSL: the socket will not announce it again.
  *             self._loop.call_soon(self._read_buffered)             # <<<<<<<<<<<<<<
@@ -7729,7 +8001,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_12resume_reading(struct _
 */
     __pyx_t_2 = __pyx_v_self->__pyx_base._loop;
     __Pyx_INCREF(__pyx_t_2);
-    __pyx_t_6 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_read_buffered); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 335, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_read_buffered); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 344, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __pyx_t_3 = 0;
     {
@@ -7737,12 +8009,12 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_12resume_reading(struct _
       __pyx_t_1 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_call_soon, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 335, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 344, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-    /* "picows/_tls.pyx":333
+    /* "picows/_tls.pyx":342
  *         """Undo pause_reading(); data decrypted or received before the pause is delivered first."""
  *         SocketTransport.resume_reading(self)
  *         if self._reading and not self._handshaking and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):             # <<<<<<<<<<<<<<
@@ -7751,7 +8023,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_12resume_reading(struct _
 */
   }
 
-  /* "picows/_tls.pyx":330
+  /* "picows/_tls.pyx":339
  *         SocketTransport.pause_reading(self)
  * 
  *     def resume_reading(self):             # <<<<<<<<<<<<<<
@@ -7774,7 +8046,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_12resume_reading(struct _
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":337
+/* "picows/_tls.pyx":346
  *             self._loop.call_soon(self._read_buffered)
  * 
  *     def _read_buffered(self):             # <<<<<<<<<<<<<<
@@ -7836,7 +8108,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_14_read_buffered(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_read_buffered", 0);
 
-  /* "picows/_tls.pyx":338
+  /* "picows/_tls.pyx":347
  * 
  *     def _read_buffered(self):
  *         if self._reading and not self._closing:             # <<<<<<<<<<<<<<
@@ -7858,18 +8130,18 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_14_read_buffered(struct _
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":339
+    /* "picows/_tls.pyx":348
  *     def _read_buffered(self):
  *         if self._reading and not self._closing:
  *             self._read_tls()             # <<<<<<<<<<<<<<
  * 
  *     # ---- writing -----------------------------------------------------------------------------------------------
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_read_tls(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 339, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_read_tls(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 348, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-    /* "picows/_tls.pyx":338
+    /* "picows/_tls.pyx":347
  * 
  *     def _read_buffered(self):
  *         if self._reading and not self._closing:             # <<<<<<<<<<<<<<
@@ -7878,7 +8150,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_14_read_buffered(struct _
 */
   }
 
-  /* "picows/_tls.pyx":337
+  /* "picows/_tls.pyx":346
  *             self._loop.call_soon(self._read_buffered)
  * 
  *     def _read_buffered(self):             # <<<<<<<<<<<<<<
@@ -7899,12 +8171,12 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_14_read_buffered(struct _
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":343
+/* "picows/_tls.pyx":352
  *     # ---- writing -----------------------------------------------------------------------------------------------
  * 
  *     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
- *         """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush)."""
- *         if size <= 0 or self._lost_scheduled or self._handshaking:
+ *         """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush).
+ * 
 */
 
 static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows_4_tls_TLSTransport *__pyx_v_self, char const *__pyx_v_data, Py_ssize_t __pyx_v_size) {
@@ -7920,10 +8192,10 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("write_c", 0);
 
-  /* "picows/_tls.pyx":345
- *     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:
- *         """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush)."""
- *         if size <= 0 or self._lost_scheduled or self._handshaking:             # <<<<<<<<<<<<<<
+  /* "picows/_tls.pyx":357
+ *         Writes after close() are dropped: close_notify has ended the TLS stream.
+ *         """
+ *         if size <= 0 or self._closing or self._handshaking:             # <<<<<<<<<<<<<<
  *             return 0
  *         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
 */
@@ -7937,10 +8209,10 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
 
     goto __pyx_L4_bool_binop_done;
   }
-  if (!__pyx_v_self->__pyx_base._lost_scheduled) {
+  if (!__pyx_v_self->__pyx_base._closing) {
   } else {
 
-    __pyx_t_1 = __pyx_v_self->__pyx_base._lost_scheduled;
+    __pyx_t_1 = __pyx_v_self->__pyx_base._closing;
     goto __pyx_L4_bool_binop_done;
   }
 
@@ -7949,9 +8221,9 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":346
- *         """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush)."""
- *         if size <= 0 or self._lost_scheduled or self._handshaking:
+    /* "picows/_tls.pyx":358
+ *         """
+ *         if size <= 0 or self._closing or self._handshaking:
  *             return 0             # <<<<<<<<<<<<<<
  *         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
  *             memcpy(self._cork_reserve(size), data, <size_t>size)
@@ -7962,17 +8234,17 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":345
- *     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:
- *         """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush)."""
- *         if size <= 0 or self._lost_scheduled or self._handshaking:             # <<<<<<<<<<<<<<
+    /* "picows/_tls.pyx":357
+ *         Writes after close() are dropped: close_notify has ended the TLS stream.
+ *         """
+ *         if size <= 0 or self._closing or self._handshaking:             # <<<<<<<<<<<<<<
  *             return 0
  *         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
 */
   }
 
-  /* "picows/_tls.pyx":347
- *         if size <= 0 or self._lost_scheduled or self._handshaking:
+  /* "picows/_tls.pyx":359
+ *         if size <= 0 or self._closing or self._handshaking:
  *             return 0
  *         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:             # <<<<<<<<<<<<<<
  *             memcpy(self._cork_reserve(size), data, <size_t>size)
@@ -8003,18 +8275,18 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":348
+    /* "picows/_tls.pyx":360
  *             return 0
  *         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
  *             memcpy(self._cork_reserve(size), data, <size_t>size)             # <<<<<<<<<<<<<<
  *             return 0
  *         self._encrypt_cork()
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._cork_reserve(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_size); if (unlikely(__pyx_t_3 == ((void *)NULL))) __PYX_ERR(0, 348, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._cork_reserve(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_size); if (unlikely(__pyx_t_3 == ((void *)NULL))) __PYX_ERR(0, 360, __pyx_L1_error)
     (void)(memcpy(__pyx_t_3, __pyx_v_data, ((size_t)__pyx_v_size)));
 
 
-    /* "picows/_tls.pyx":349
+    /* "picows/_tls.pyx":361
  *         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
  *             memcpy(self._cork_reserve(size), data, <size_t>size)
  *             return 0             # <<<<<<<<<<<<<<
@@ -8027,8 +8299,8 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":347
- *         if size <= 0 or self._lost_scheduled or self._handshaking:
+    /* "picows/_tls.pyx":359
+ *         if size <= 0 or self._closing or self._handshaking:
  *             return 0
  *         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:             # <<<<<<<<<<<<<<
  *             memcpy(self._cork_reserve(size), data, <size_t>size)
@@ -8036,27 +8308,27 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
 */
   }
 
-  /* "picows/_tls.pyx":350
+  /* "picows/_tls.pyx":362
  *             memcpy(self._cork_reserve(size), data, <size_t>size)
  *             return 0
  *         self._encrypt_cork()             # <<<<<<<<<<<<<<
  *         self._encrypt(data, size)
  *         if not self._corked:
 */
-  __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 350, __pyx_L1_error)
+  __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 362, __pyx_L1_error)
 
 
-  /* "picows/_tls.pyx":351
+  /* "picows/_tls.pyx":363
  *             return 0
  *         self._encrypt_cork()
  *         self._encrypt(data, size)             # <<<<<<<<<<<<<<
  *         if not self._corked:
  *             self._send_out()
 */
-  __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_data, __pyx_v_size); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 351, __pyx_L1_error)
+  __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_data, __pyx_v_size); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 363, __pyx_L1_error)
 
 
-  /* "picows/_tls.pyx":352
+  /* "picows/_tls.pyx":364
  *         self._encrypt_cork()
  *         self._encrypt(data, size)
  *         if not self._corked:             # <<<<<<<<<<<<<<
@@ -8068,18 +8340,18 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":353
+    /* "picows/_tls.pyx":365
  *         self._encrypt(data, size)
  *         if not self._corked:
  *             self._send_out()             # <<<<<<<<<<<<<<
  *         return 0
  * 
 */
-    __pyx_t_5 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 353, __pyx_L1_error)
+    __pyx_t_5 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 365, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "picows/_tls.pyx":352
+    /* "picows/_tls.pyx":364
  *         self._encrypt_cork()
  *         self._encrypt(data, size)
  *         if not self._corked:             # <<<<<<<<<<<<<<
@@ -8088,7 +8360,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
 */
   }
 
-  /* "picows/_tls.pyx":354
+  /* "picows/_tls.pyx":366
  *         if not self._corked:
  *             self._send_out()
  *         return 0             # <<<<<<<<<<<<<<
@@ -8101,12 +8373,12 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
   }
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":343
+  /* "picows/_tls.pyx":352
  *     # ---- writing -----------------------------------------------------------------------------------------------
  * 
  *     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
- *         """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush)."""
- *         if size <= 0 or self._lost_scheduled or self._handshaking:
+ *         """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush).
+ * 
 */
 
   /* function exit code */
@@ -8120,7 +8392,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write_c(struct __pyx_obj_6picows
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":356
+/* "picows/_tls.pyx":368
  *         return 0
  * 
  *     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,             # <<<<<<<<<<<<<<
@@ -8139,17 +8411,17 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write2_c(struct __pyx_obj_6picow
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("write2_c", 0);
 
-  /* "picows/_tls.pyx":359
+  /* "picows/_tls.pyx":371
  *                       Py_ssize_t body_size) except -1:
  *         """Encrypt ``head`` then ``body`` and send them together."""
- *         if self._lost_scheduled or self._handshaking:             # <<<<<<<<<<<<<<
+ *         if self._closing or self._handshaking:             # <<<<<<<<<<<<<<
  *             return 0
  *         self._encrypt_cork()
 */
-  if (!__pyx_v_self->__pyx_base._lost_scheduled) {
+  if (!__pyx_v_self->__pyx_base._closing) {
   } else {
 
-    __pyx_t_1 = __pyx_v_self->__pyx_base._lost_scheduled;
+    __pyx_t_1 = __pyx_v_self->__pyx_base._closing;
     goto __pyx_L4_bool_binop_done;
   }
 
@@ -8158,9 +8430,9 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write2_c(struct __pyx_obj_6picow
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":360
+    /* "picows/_tls.pyx":372
  *         """Encrypt ``head`` then ``body`` and send them together."""
- *         if self._lost_scheduled or self._handshaking:
+ *         if self._closing or self._handshaking:
  *             return 0             # <<<<<<<<<<<<<<
  *         self._encrypt_cork()
  *         self._encrypt(head, head_size)
@@ -8171,46 +8443,46 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write2_c(struct __pyx_obj_6picow
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":359
+    /* "picows/_tls.pyx":371
  *                       Py_ssize_t body_size) except -1:
  *         """Encrypt ``head`` then ``body`` and send them together."""
- *         if self._lost_scheduled or self._handshaking:             # <<<<<<<<<<<<<<
+ *         if self._closing or self._handshaking:             # <<<<<<<<<<<<<<
  *             return 0
  *         self._encrypt_cork()
 */
   }
 
-  /* "picows/_tls.pyx":361
- *         if self._lost_scheduled or self._handshaking:
+  /* "picows/_tls.pyx":373
+ *         if self._closing or self._handshaking:
  *             return 0
  *         self._encrypt_cork()             # <<<<<<<<<<<<<<
  *         self._encrypt(head, head_size)
  *         self._encrypt(body, body_size)
 */
-  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 361, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 373, __pyx_L1_error)
 
 
-  /* "picows/_tls.pyx":362
+  /* "picows/_tls.pyx":374
  *             return 0
  *         self._encrypt_cork()
  *         self._encrypt(head, head_size)             # <<<<<<<<<<<<<<
  *         self._encrypt(body, body_size)
  *         if not self._corked:
 */
-  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_head, __pyx_v_head_size); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 362, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_head, __pyx_v_head_size); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 374, __pyx_L1_error)
 
 
-  /* "picows/_tls.pyx":363
+  /* "picows/_tls.pyx":375
  *         self._encrypt_cork()
  *         self._encrypt(head, head_size)
  *         self._encrypt(body, body_size)             # <<<<<<<<<<<<<<
  *         if not self._corked:
  *             self._send_out()
 */
-  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_body, __pyx_v_body_size); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 363, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_body, __pyx_v_body_size); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 375, __pyx_L1_error)
 
 
-  /* "picows/_tls.pyx":364
+  /* "picows/_tls.pyx":376
  *         self._encrypt(head, head_size)
  *         self._encrypt(body, body_size)
  *         if not self._corked:             # <<<<<<<<<<<<<<
@@ -8222,18 +8494,18 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write2_c(struct __pyx_obj_6picow
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":365
+    /* "picows/_tls.pyx":377
  *         self._encrypt(body, body_size)
  *         if not self._corked:
  *             self._send_out()             # <<<<<<<<<<<<<<
  *         return 0
  * 
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 365, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 377, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-    /* "picows/_tls.pyx":364
+    /* "picows/_tls.pyx":376
  *         self._encrypt(head, head_size)
  *         self._encrypt(body, body_size)
  *         if not self._corked:             # <<<<<<<<<<<<<<
@@ -8242,7 +8514,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write2_c(struct __pyx_obj_6picow
 */
   }
 
-  /* "picows/_tls.pyx":366
+  /* "picows/_tls.pyx":378
  *         if not self._corked:
  *             self._send_out()
  *         return 0             # <<<<<<<<<<<<<<
@@ -8255,7 +8527,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write2_c(struct __pyx_obj_6picow
   }
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":356
+  /* "picows/_tls.pyx":368
  *         return 0
  * 
  *     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,             # <<<<<<<<<<<<<<
@@ -8274,7 +8546,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport_write2_c(struct __pyx_obj_6picow
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":368
+/* "picows/_tls.pyx":380
  *         return 0
  * 
  *     cdef int _send_now(self, const char* data, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
@@ -8292,28 +8564,28 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__send_now(struct __pyx_obj_6pico
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_send_now", 0);
 
-  /* "picows/_tls.pyx":369
+  /* "picows/_tls.pyx":381
  * 
  *     cdef int _send_now(self, const char* data, Py_ssize_t size) except -1:
  *         self._encrypt(data, size)             # <<<<<<<<<<<<<<
  *         self._send_out()
  *         return 0
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_data, __pyx_v_size); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 369, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_data, __pyx_v_size); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 381, __pyx_L1_error)
 
 
-  /* "picows/_tls.pyx":370
+  /* "picows/_tls.pyx":382
  *     cdef int _send_now(self, const char* data, Py_ssize_t size) except -1:
  *         self._encrypt(data, size)
  *         self._send_out()             # <<<<<<<<<<<<<<
  *         return 0
  * 
 */
-  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 370, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 382, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":371
+  /* "picows/_tls.pyx":383
  *         self._encrypt(data, size)
  *         self._send_out()
  *         return 0             # <<<<<<<<<<<<<<
@@ -8326,7 +8598,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__send_now(struct __pyx_obj_6pico
   }
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":368
+  /* "picows/_tls.pyx":380
  *         return 0
  * 
  *     cdef int _send_now(self, const char* data, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
@@ -8345,7 +8617,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__send_now(struct __pyx_obj_6pico
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":373
+/* "picows/_tls.pyx":385
  *         return 0
  * 
  *     cdef _flush(self):             # <<<<<<<<<<<<<<
@@ -8363,28 +8635,28 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__flush(struct __pyx_obj_6p
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_flush", 0);
 
-  /* "picows/_tls.pyx":374
+  /* "picows/_tls.pyx":386
  * 
  *     cdef _flush(self):
  *         self._encrypt_cork()             # <<<<<<<<<<<<<<
  *         self._send_out()
  * 
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 374, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 386, __pyx_L1_error)
 
 
-  /* "picows/_tls.pyx":375
+  /* "picows/_tls.pyx":387
  *     cdef _flush(self):
  *         self._encrypt_cork()
  *         self._send_out()             # <<<<<<<<<<<<<<
  * 
  *     cdef int _encrypt_cork(self) except -1:
 */
-  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 375, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 387, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":373
+  /* "picows/_tls.pyx":385
  *         return 0
  * 
  *     cdef _flush(self):             # <<<<<<<<<<<<<<
@@ -8405,7 +8677,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__flush(struct __pyx_obj_6p
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":377
+/* "picows/_tls.pyx":389
  *         self._send_out()
  * 
  *     cdef int _encrypt_cork(self) except -1:             # <<<<<<<<<<<<<<
@@ -8433,7 +8705,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_encrypt_cork", 0);
 
-  /* "picows/_tls.pyx":379
+  /* "picows/_tls.pyx":391
  *     cdef int _encrypt_cork(self) except -1:
  *         # Gathered plaintext goes first, as one record.
  *         cdef Py_ssize_t size = self._cork_len             # <<<<<<<<<<<<<<
@@ -8444,7 +8716,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
 
   __pyx_v_size = __pyx_t_1;
 
-  /* "picows/_tls.pyx":380
+  /* "picows/_tls.pyx":392
  *         # Gathered plaintext goes first, as one record.
  *         cdef Py_ssize_t size = self._cork_len
  *         if size == 0:             # <<<<<<<<<<<<<<
@@ -8456,7 +8728,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
   if (__pyx_t_2) {
 
 
-    /* "picows/_tls.pyx":381
+    /* "picows/_tls.pyx":393
  *         cdef Py_ssize_t size = self._cork_len
  *         if size == 0:
  *             return 0             # <<<<<<<<<<<<<<
@@ -8469,7 +8741,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":380
+    /* "picows/_tls.pyx":392
  *         # Gathered plaintext goes first, as one record.
  *         cdef Py_ssize_t size = self._cork_len
  *         if size == 0:             # <<<<<<<<<<<<<<
@@ -8478,7 +8750,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
 */
   }
 
-  /* "picows/_tls.pyx":382
+  /* "picows/_tls.pyx":394
  *         if size == 0:
  *             return 0
  *         self._cork_len = 0             # <<<<<<<<<<<<<<
@@ -8487,7 +8759,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
 */
   __pyx_v_self->__pyx_base._cork_len = 0;
 
-  /* "picows/_tls.pyx":383
+  /* "picows/_tls.pyx":395
  *             return 0
  *         self._cork_len = 0
  *         try:             # <<<<<<<<<<<<<<
@@ -8496,18 +8768,18 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
 */
   /*try:*/ {
 
-    /* "picows/_tls.pyx":384
+    /* "picows/_tls.pyx":396
  *         self._cork_len = 0
  *         try:
  *             self._encrypt(self._cork, size)             # <<<<<<<<<<<<<<
  *         finally:
  *             self._cork_release()
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_self->__pyx_base._cork, __pyx_v_size); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 384, __pyx_L5_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt(__pyx_v_self, __pyx_v_self->__pyx_base._cork, __pyx_v_size); if (unlikely(__pyx_t_3 == ((int)-1))) __PYX_ERR(0, 396, __pyx_L5_error)
 
   }
 
-  /* "picows/_tls.pyx":386
+  /* "picows/_tls.pyx":398
  *             self._encrypt(self._cork, size)
  *         finally:
  *             self._cork_release()             # <<<<<<<<<<<<<<
@@ -8551,7 +8823,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
     __pyx_L6:;
   }
 
-  /* "picows/_tls.pyx":387
+  /* "picows/_tls.pyx":399
  *         finally:
  *             self._cork_release()
  *         return 0             # <<<<<<<<<<<<<<
@@ -8564,7 +8836,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
   }
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":377
+  /* "picows/_tls.pyx":389
  *         self._send_out()
  * 
  *     cdef int _encrypt_cork(self) except -1:             # <<<<<<<<<<<<<<
@@ -8583,7 +8855,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt_cork(struct __pyx_obj_6
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":389
+/* "picows/_tls.pyx":401
  *         return 0
  * 
  *     cdef int _encrypt(self, const char* data, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
@@ -8607,7 +8879,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
 
 
 
-  /* "picows/_tls.pyx":392
+  /* "picows/_tls.pyx":404
  *         # Into the outgoing memory BIO, which grows as needed: SSL_write takes everything or fails.
  *         cdef int n
  *         first_error = None             # <<<<<<<<<<<<<<
@@ -8617,7 +8889,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
   __Pyx_INCREF(Py_None);
   __pyx_v_first_error = Py_None;
 
-  /* "picows/_tls.pyx":393
+  /* "picows/_tls.pyx":405
  *         cdef int n
  *         first_error = None
  *         while size > 0 and not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -8644,7 +8916,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
 
     if (!__pyx_t_1) break;
 
-    /* "picows/_tls.pyx":394
+    /* "picows/_tls.pyx":406
  *         first_error = None
  *         while size > 0 and not self._lost_scheduled:
  *             n = SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))             # <<<<<<<<<<<<<<
@@ -8664,7 +8936,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
     __pyx_v_n = __pyx_v_6picows_4_tls_SSL_write(__pyx_v_self->_ssl, ((void *)__pyx_v_data), ((int)__pyx_t_3));
 
 
-    /* "picows/_tls.pyx":395
+    /* "picows/_tls.pyx":407
  *         while size > 0 and not self._lost_scheduled:
  *             n = SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))
  *             if n > 0:             # <<<<<<<<<<<<<<
@@ -8676,7 +8948,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
     if (__pyx_t_1) {
 
 
-      /* "picows/_tls.pyx":396
+      /* "picows/_tls.pyx":408
  *             n = SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))
  *             if n > 0:
  *                 data += n             # <<<<<<<<<<<<<<
@@ -8685,7 +8957,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
 */
       __pyx_v_data = (__pyx_v_data + __pyx_v_n);
 
-      /* "picows/_tls.pyx":397
+      /* "picows/_tls.pyx":409
  *             if n > 0:
  *                 data += n
  *                 size -= n             # <<<<<<<<<<<<<<
@@ -8694,7 +8966,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
 */
       __pyx_v_size = (__pyx_v_size - __pyx_v_n);
 
-      /* "picows/_tls.pyx":395
+      /* "picows/_tls.pyx":407
  *         while size > 0 and not self._lost_scheduled:
  *             n = SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))
  *             if n > 0:             # <<<<<<<<<<<<<<
@@ -8704,7 +8976,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
       goto __pyx_L7;
     }
 
-    /* "picows/_tls.pyx":398
+    /* "picows/_tls.pyx":410
  *                 data += n
  *                 size -= n
  *             elif first_error is None:             # <<<<<<<<<<<<<<
@@ -8715,19 +8987,19 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
     if (__pyx_t_1) {
 
 
-      /* "picows/_tls.pyx":400
+      /* "picows/_tls.pyx":412
  *             elif first_error is None:
  *                 # As in _read_tls: the error may be another caller's, left in the queue; clear it and retry once.
  *                 first_error = self._ssl_error(SSL_get_error(self._ssl, n), "encrypting TLS data failed")             # <<<<<<<<<<<<<<
  *             else:
  *                 self._fatal_error(first_error, "fatal error on a TLS connection")
 */
-      __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_ssl_error(__pyx_v_self, __pyx_v_6picows_4_tls_SSL_get_error(__pyx_v_self->_ssl, __pyx_v_n), __pyx_mstate_global->__pyx_kp_u_encrypting_TLS_data_failed); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 400, __pyx_L1_error)
+      __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_ssl_error(__pyx_v_self, __pyx_v_6picows_4_tls_SSL_get_error(__pyx_v_self->_ssl, __pyx_v_n), __pyx_mstate_global->__pyx_kp_u_encrypting_TLS_data_failed); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 412, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
       __Pyx_DECREF_SET(__pyx_v_first_error, __pyx_t_4);
       __pyx_t_4 = 0;
 
-      /* "picows/_tls.pyx":398
+      /* "picows/_tls.pyx":410
  *                 data += n
  *                 size -= n
  *             elif first_error is None:             # <<<<<<<<<<<<<<
@@ -8737,7 +9009,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
       goto __pyx_L7;
     }
 
-    /* "picows/_tls.pyx":402
+    /* "picows/_tls.pyx":414
  *                 first_error = self._ssl_error(SSL_get_error(self._ssl, n), "encrypting TLS data failed")
  *             else:
  *                 self._fatal_error(first_error, "fatal error on a TLS connection")             # <<<<<<<<<<<<<<
@@ -8745,11 +9017,11 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
  *         return 0
 */
     /*else*/ {
-      __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._fatal_error(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_first_error, __pyx_mstate_global->__pyx_kp_u_fatal_error_on_a_TLS_connection); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 402, __pyx_L1_error)
+      __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._fatal_error(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_first_error, __pyx_mstate_global->__pyx_kp_u_fatal_error_on_a_TLS_connection); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 414, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-      /* "picows/_tls.pyx":403
+      /* "picows/_tls.pyx":415
  *             else:
  *                 self._fatal_error(first_error, "fatal error on a TLS connection")
  *                 return 0             # <<<<<<<<<<<<<<
@@ -8765,7 +9037,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
     __pyx_L7:;
   }
 
-  /* "picows/_tls.pyx":404
+  /* "picows/_tls.pyx":416
  *                 self._fatal_error(first_error, "fatal error on a TLS connection")
  *                 return 0
  *         return 0             # <<<<<<<<<<<<<<
@@ -8778,7 +9050,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
   }
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":389
+  /* "picows/_tls.pyx":401
  *         return 0
  * 
  *     cdef int _encrypt(self, const char* data, Py_ssize_t size) except -1:             # <<<<<<<<<<<<<<
@@ -8801,7 +9073,7 @@ static int __pyx_f_6picows_4_tls_12TLSTransport__encrypt(struct __pyx_obj_6picow
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":406
+/* "picows/_tls.pyx":418
  *         return 0
  * 
  *     cdef _send_out(self):             # <<<<<<<<<<<<<<
@@ -8823,7 +9095,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_send_out", 0);
 
-  /* "picows/_tls.pyx":410
+  /* "picows/_tls.pyx":422
  *         cdef int n
  *         cdef Py_ssize_t sent
  *         while self._fd >= 0 and not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -8850,7 +9122,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 
     if (!__pyx_t_1) break;
 
-    /* "picows/_tls.pyx":411
+    /* "picows/_tls.pyx":423
  *         cdef Py_ssize_t sent
  *         while self._fd >= 0 and not self._lost_scheduled:
  *             n = BIO_read(self._wbio, _out_buf, IO_BUF_SIZE)             # <<<<<<<<<<<<<<
@@ -8859,7 +9131,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 */
     __pyx_v_n = __pyx_v_6picows_4_tls_BIO_read(__pyx_v_self->_wbio, __pyx_v_6picows_4_tls__out_buf, __pyx_e_6picows_4_tls_IO_BUF_SIZE);
 
-    /* "picows/_tls.pyx":412
+    /* "picows/_tls.pyx":424
  *         while self._fd >= 0 and not self._lost_scheduled:
  *             n = BIO_read(self._wbio, _out_buf, IO_BUF_SIZE)
  *             if n <= 0:             # <<<<<<<<<<<<<<
@@ -8871,7 +9143,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
     if (__pyx_t_1) {
 
 
-      /* "picows/_tls.pyx":413
+      /* "picows/_tls.pyx":425
  *             n = BIO_read(self._wbio, _out_buf, IO_BUF_SIZE)
  *             if n <= 0:
  *                 return  # empty (a memory BIO's empty read leaves no error in the queue)             # <<<<<<<<<<<<<<
@@ -8888,7 +9160,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
       }
       goto __pyx_L0;
 
-      /* "picows/_tls.pyx":412
+      /* "picows/_tls.pyx":424
  *         while self._fd >= 0 and not self._lost_scheduled:
  *             n = BIO_read(self._wbio, _out_buf, IO_BUF_SIZE)
  *             if n <= 0:             # <<<<<<<<<<<<<<
@@ -8897,7 +9169,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 */
     }
 
-    /* "picows/_tls.pyx":414
+    /* "picows/_tls.pyx":426
  *             if n <= 0:
  *                 return  # empty (a memory BIO's empty read leaves no error in the queue)
  *             if self._writer_added:             # <<<<<<<<<<<<<<
@@ -8906,29 +9178,29 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 */
     if (__pyx_v_self->__pyx_base._writer_added) {
 
-      /* "picows/_tls.pyx":415
+      /* "picows/_tls.pyx":427
  *                 return  # empty (a memory BIO's empty read leaves no error in the queue)
  *             if self._writer_added:
  *                 self._buffer(_out_buf, n)             # <<<<<<<<<<<<<<
  *                 self._maybe_pause()
  *                 continue
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._buffer(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_6picows_4_tls__out_buf, __pyx_v_n); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 415, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._buffer(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_6picows_4_tls__out_buf, __pyx_v_n); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 427, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "picows/_tls.pyx":416
+      /* "picows/_tls.pyx":428
  *             if self._writer_added:
  *                 self._buffer(_out_buf, n)
  *                 self._maybe_pause()             # <<<<<<<<<<<<<<
  *                 continue
  *             sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._maybe_pause(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 416, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._maybe_pause(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 428, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "picows/_tls.pyx":417
+      /* "picows/_tls.pyx":429
  *                 self._buffer(_out_buf, n)
  *                 self._maybe_pause()
  *                 continue             # <<<<<<<<<<<<<<
@@ -8937,7 +9209,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 */
       goto __pyx_L3_continue;
 
-      /* "picows/_tls.pyx":414
+      /* "picows/_tls.pyx":426
  *             if n <= 0:
  *                 return  # empty (a memory BIO's empty read leaves no error in the queue)
  *             if self._writer_added:             # <<<<<<<<<<<<<<
@@ -8946,17 +9218,17 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 */
     }
 
-    /* "picows/_tls.pyx":418
+    /* "picows/_tls.pyx":430
  *                 self._maybe_pause()
  *                 continue
  *             sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))             # <<<<<<<<<<<<<<
  *             if sent < 0:
  *                 return
 */
-    __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._sent(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), send(__pyx_v_self->__pyx_base._fd, __pyx_v_6picows_4_tls__out_buf, ((size_t)__pyx_v_n), MSG_NOSIGNAL)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-2L))) __PYX_ERR(0, 418, __pyx_L1_error)
+    __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._sent(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), send(__pyx_v_self->__pyx_base._fd, __pyx_v_6picows_4_tls__out_buf, ((size_t)__pyx_v_n), MSG_NOSIGNAL)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-2L))) __PYX_ERR(0, 430, __pyx_L1_error)
     __pyx_v_sent = __pyx_t_4;
 
-    /* "picows/_tls.pyx":419
+    /* "picows/_tls.pyx":431
  *                 continue
  *             sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))
  *             if sent < 0:             # <<<<<<<<<<<<<<
@@ -8968,7 +9240,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
     if (__pyx_t_1) {
 
 
-      /* "picows/_tls.pyx":420
+      /* "picows/_tls.pyx":432
  *             sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))
  *             if sent < 0:
  *                 return             # <<<<<<<<<<<<<<
@@ -8985,7 +9257,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
       }
       goto __pyx_L0;
 
-      /* "picows/_tls.pyx":419
+      /* "picows/_tls.pyx":431
  *                 continue
  *             sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))
  *             if sent < 0:             # <<<<<<<<<<<<<<
@@ -8994,7 +9266,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 */
     }
 
-    /* "picows/_tls.pyx":421
+    /* "picows/_tls.pyx":433
  *             if sent < 0:
  *                 return
  *             if sent < n:             # <<<<<<<<<<<<<<
@@ -9006,29 +9278,29 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
     if (__pyx_t_1) {
 
 
-      /* "picows/_tls.pyx":422
+      /* "picows/_tls.pyx":434
  *                 return
  *             if sent < n:
  *                 self._buffer(_out_buf + sent, n - sent)             # <<<<<<<<<<<<<<
  *                 self._wait_writable()
  *             if n < IO_BUF_SIZE:
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._buffer(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), (__pyx_v_6picows_4_tls__out_buf + __pyx_v_sent), (__pyx_v_n - __pyx_v_sent)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 422, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._buffer(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), (__pyx_v_6picows_4_tls__out_buf + __pyx_v_sent), (__pyx_v_n - __pyx_v_sent)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 434, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "picows/_tls.pyx":423
+      /* "picows/_tls.pyx":435
  *             if sent < n:
  *                 self._buffer(_out_buf + sent, n - sent)
  *                 self._wait_writable()             # <<<<<<<<<<<<<<
  *             if n < IO_BUF_SIZE:
  *                 return  # that was all of it
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._wait_writable(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 423, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->__pyx_base._wait_writable(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self)); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 435, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-      /* "picows/_tls.pyx":421
+      /* "picows/_tls.pyx":433
  *             if sent < 0:
  *                 return
  *             if sent < n:             # <<<<<<<<<<<<<<
@@ -9037,7 +9309,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
 */
     }
 
-    /* "picows/_tls.pyx":424
+    /* "picows/_tls.pyx":436
  *                 self._buffer(_out_buf + sent, n - sent)
  *                 self._wait_writable()
  *             if n < IO_BUF_SIZE:             # <<<<<<<<<<<<<<
@@ -9049,7 +9321,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
     if (__pyx_t_1) {
 
 
-      /* "picows/_tls.pyx":425
+      /* "picows/_tls.pyx":437
  *                 self._wait_writable()
  *             if n < IO_BUF_SIZE:
  *                 return  # that was all of it             # <<<<<<<<<<<<<<
@@ -9066,7 +9338,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
       }
       goto __pyx_L0;
 
-      /* "picows/_tls.pyx":424
+      /* "picows/_tls.pyx":436
  *                 self._buffer(_out_buf + sent, n - sent)
  *                 self._wait_writable()
  *             if n < IO_BUF_SIZE:             # <<<<<<<<<<<<<<
@@ -9077,7 +9349,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
     __pyx_L3_continue:;
   }
 
-  /* "picows/_tls.pyx":406
+  /* "picows/_tls.pyx":418
  *         return 0
  * 
  *     cdef _send_out(self):             # <<<<<<<<<<<<<<
@@ -9100,7 +9372,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__send_out(struct __pyx_obj
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":427
+/* "picows/_tls.pyx":439
  *                 return  # that was all of it
  * 
  *     cdef _ssl_error(self, int code, str what):             # <<<<<<<<<<<<<<
@@ -9131,7 +9403,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_ssl_error", 0);
 
-  /* "picows/_tls.pyx":429
+  /* "picows/_tls.pyx":441
  *     cdef _ssl_error(self, int code, str what):
  *         cdef char text[256]
  *         cdef unsigned long err = ERR_get_error()             # <<<<<<<<<<<<<<
@@ -9140,7 +9412,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
 */
   __pyx_v_err = __pyx_v_6picows_4_tls_ERR_get_error();
 
-  /* "picows/_tls.pyx":430
+  /* "picows/_tls.pyx":442
  *         cdef char text[256]
  *         cdef unsigned long err = ERR_get_error()
  *         ERR_clear_error()             # <<<<<<<<<<<<<<
@@ -9149,7 +9421,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
 */
   __pyx_v_6picows_4_tls_ERR_clear_error();
 
-  /* "picows/_tls.pyx":431
+  /* "picows/_tls.pyx":443
  *         cdef unsigned long err = ERR_get_error()
  *         ERR_clear_error()
  *         if err:             # <<<<<<<<<<<<<<
@@ -9161,7 +9433,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":432
+    /* "picows/_tls.pyx":444
  *         ERR_clear_error()
  *         if err:
  *             ERR_error_string_n(err, text, sizeof(text))             # <<<<<<<<<<<<<<
@@ -9170,7 +9442,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
 */
     __pyx_v_6picows_4_tls_ERR_error_string_n(__pyx_v_err, __pyx_v_text, (sizeof(__pyx_v_text)));
 
-    /* "picows/_tls.pyx":433
+    /* "picows/_tls.pyx":445
  *         if err:
  *             ERR_error_string_n(err, text, sizeof(text))
  *             return ssl.SSLError(code, f"{what}: {text.decode('utf-8', 'replace')}")             # <<<<<<<<<<<<<<
@@ -9178,17 +9450,17 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
  *             return ssl.SSLEOFError(code, f"{what}: the peer ended the TLS stream in violation of the protocol")
 */
     __pyx_t_3 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_ssl_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 433, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_ssl_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 445, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_SSLError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 433, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_SSLError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 445, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    __pyx_t_4 = __Pyx_PyLong_From_int(__pyx_v_code); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 433, __pyx_L1_error)
+    __pyx_t_4 = __Pyx_PyLong_From_int(__pyx_v_code); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 445, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 433, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 445, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = __Pyx_ssize_strlen(__pyx_v_text); if (unlikely(__pyx_t_7 == ((Py_ssize_t)-1))) __PYX_ERR(0, 433, __pyx_L1_error)
-    __pyx_t_8 = __Pyx_decode_c_string(__pyx_v_text, 0, __pyx_t_7, NULL, __pyx_k_replace, PyUnicode_DecodeUTF8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 433, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_ssize_strlen(__pyx_v_text); if (unlikely(__pyx_t_7 == ((Py_ssize_t)-1))) __PYX_ERR(0, 445, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_decode_c_string(__pyx_v_text, 0, __pyx_t_7, NULL, __pyx_k_replace, PyUnicode_DecodeUTF8); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 445, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
 
     __pyx_t_9[0] = __pyx_t_6;
@@ -9203,7 +9475,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
     __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_9[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_9[2]);
     #endif
     __pyx_t_11 = __Pyx_PyUnicode_Join(__pyx_t_9, 3, __pyx_t_7, __pyx_t_10);
-    if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 433, __pyx_L1_error)
+    if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 445, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
@@ -9226,7 +9498,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 433, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 445, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     {
@@ -9240,7 +9512,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
     __pyx_t_2 = 0;
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":431
+    /* "picows/_tls.pyx":443
  *         cdef unsigned long err = ERR_get_error()
  *         ERR_clear_error()
  *         if err:             # <<<<<<<<<<<<<<
@@ -9249,7 +9521,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
 */
   }
 
-  /* "picows/_tls.pyx":434
+  /* "picows/_tls.pyx":446
  *             ERR_error_string_n(err, text, sizeof(text))
  *             return ssl.SSLError(code, f"{what}: {text.decode('utf-8', 'replace')}")
  *         if code == SSL_ERROR_SYSCALL:             # <<<<<<<<<<<<<<
@@ -9261,7 +9533,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
   if (__pyx_t_1) {
 
 
-    /* "picows/_tls.pyx":435
+    /* "picows/_tls.pyx":447
  *             return ssl.SSLError(code, f"{what}: {text.decode('utf-8', 'replace')}")
  *         if code == SSL_ERROR_SYSCALL:
  *             return ssl.SSLEOFError(code, f"{what}: the peer ended the TLS stream in violation of the protocol")             # <<<<<<<<<<<<<<
@@ -9269,16 +9541,16 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
  * 
 */
     __pyx_t_5 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_ssl_2); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 435, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_ssl_2); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 447, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
-    __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_SSLEOFError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 435, __pyx_L1_error)
+    __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_11, __pyx_mstate_global->__pyx_n_u_SSLEOFError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 447, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-    __pyx_t_11 = __Pyx_PyLong_From_int(__pyx_v_code); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 435, __pyx_L1_error)
+    __pyx_t_11 = __Pyx_PyLong_From_int(__pyx_v_code); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 447, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_11);
-    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 435, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 447, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_8 = __Pyx_PyUnicode_Concat__Pyx_ReferenceSharing_OwnStrongReferenceInPlace(__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_the_peer_ended_the_TLS_stream_i); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 435, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyUnicode_Concat__Pyx_ReferenceSharing_OwnStrongReferenceInPlace(__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_the_peer_ended_the_TLS_stream_i); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 447, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __pyx_t_12 = 1;
@@ -9300,7 +9572,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
       __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 435, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 447, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     {
@@ -9314,7 +9586,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
     __pyx_t_2 = 0;
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":434
+    /* "picows/_tls.pyx":446
  *             ERR_error_string_n(err, text, sizeof(text))
  *             return ssl.SSLError(code, f"{what}: {text.decode('utf-8', 'replace')}")
  *         if code == SSL_ERROR_SYSCALL:             # <<<<<<<<<<<<<<
@@ -9323,7 +9595,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
 */
   }
 
-  /* "picows/_tls.pyx":436
+  /* "picows/_tls.pyx":448
  *         if code == SSL_ERROR_SYSCALL:
  *             return ssl.SSLEOFError(code, f"{what}: the peer ended the TLS stream in violation of the protocol")
  *         return ssl.SSLError(code, f"{what} (SSL_get_error() = {code})")             # <<<<<<<<<<<<<<
@@ -9331,16 +9603,16 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
  *     # ---- closing -----------------------------------------------------------------------------------------------
 */
   __pyx_t_4 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_ssl_2); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 436, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_ssl_2); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 448, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_8);
-  __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_SSLError); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 436, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_PyObject_GetAttrStr(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_SSLError); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 448, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-  __pyx_t_8 = __Pyx_PyLong_From_int(__pyx_v_code); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 436, __pyx_L1_error)
+  __pyx_t_8 = __Pyx_PyLong_From_int(__pyx_v_code); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 448, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_8);
-  __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 436, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 448, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_3 = __Pyx_PyUnicode_From_int(__pyx_v_code, 0, ' ', 'd'); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 436, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyUnicode_From_int(__pyx_v_code, 0, ' ', 'd'); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 448, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_13[0] = __pyx_t_5;
   __pyx_t_13[1] = __pyx_mstate_global->__pyx_kp_u_SSL_get_error_2;
@@ -9355,7 +9627,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
   __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_13[0]);
   #endif
   __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_13, 4, __pyx_t_7, __pyx_t_10);
-  if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 436, __pyx_L1_error)
+  if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 448, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
@@ -9378,7 +9650,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 436, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 448, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   {
@@ -9392,7 +9664,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
   __pyx_t_2 = 0;
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":427
+  /* "picows/_tls.pyx":439
  *                 return  # that was all of it
  * 
  *     cdef _ssl_error(self, int code, str what):             # <<<<<<<<<<<<<<
@@ -9419,7 +9691,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__ssl_error(CYTHON_UNUSED s
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":440
+/* "picows/_tls.pyx":452
  *     # ---- closing -----------------------------------------------------------------------------------------------
  * 
  *     def close(self):             # <<<<<<<<<<<<<<
@@ -9491,7 +9763,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("close", 0);
 
-  /* "picows/_tls.pyx":442
+  /* "picows/_tls.pyx":454
  *     def close(self):
  *         """Send the buffered data and TLS's close_notify, then close the socket."""
  *         if self._closing:             # <<<<<<<<<<<<<<
@@ -9500,7 +9772,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
   if (__pyx_v_self->__pyx_base._closing) {
 
-    /* "picows/_tls.pyx":443
+    /* "picows/_tls.pyx":455
  *         """Send the buffered data and TLS's close_notify, then close the socket."""
  *         if self._closing:
  *             return             # <<<<<<<<<<<<<<
@@ -9517,7 +9789,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":442
+    /* "picows/_tls.pyx":454
  *     def close(self):
  *         """Send the buffered data and TLS's close_notify, then close the socket."""
  *         if self._closing:             # <<<<<<<<<<<<<<
@@ -9526,7 +9798,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
   }
 
-  /* "picows/_tls.pyx":444
+  /* "picows/_tls.pyx":456
  *         if self._closing:
  *             return
  *         if self._handshaking:             # <<<<<<<<<<<<<<
@@ -9535,7 +9807,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
   if (__pyx_v_self->_handshaking) {
 
-    /* "picows/_tls.pyx":445
+    /* "picows/_tls.pyx":457
  *             return
  *         if self._handshaking:
  *             self._handshake_failed(ConnectionAbortedError("the transport was closed during the TLS handshake"))             # <<<<<<<<<<<<<<
@@ -9548,15 +9820,15 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
       PyObject *__pyx_callargs[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_kp_u_the_transport_was_closed_during};
       __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ConnectionAbortedError)), __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (__pyx_t_3*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 445, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 457, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
-    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_handshake_failed(__pyx_v_self, __pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 445, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_handshake_failed(__pyx_v_self, __pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 457, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-    /* "picows/_tls.pyx":446
+    /* "picows/_tls.pyx":458
  *         if self._handshaking:
  *             self._handshake_failed(ConnectionAbortedError("the transport was closed during the TLS handshake"))
  *             return             # <<<<<<<<<<<<<<
@@ -9573,7 +9845,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":444
+    /* "picows/_tls.pyx":456
  *         if self._closing:
  *             return
  *         if self._handshaking:             # <<<<<<<<<<<<<<
@@ -9582,7 +9854,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
   }
 
-  /* "picows/_tls.pyx":447
+  /* "picows/_tls.pyx":459
  *             self._handshake_failed(ConnectionAbortedError("the transport was closed during the TLS handshake"))
  *             return
  *         try:             # <<<<<<<<<<<<<<
@@ -9591,17 +9863,17 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
   /*try:*/ {
 
-    /* "picows/_tls.pyx":448
+    /* "picows/_tls.pyx":460
  *             return
  *         try:
  *             self._encrypt_cork()             # <<<<<<<<<<<<<<
  *             if not self._lost_scheduled:
  *                 ERR_clear_error()
 */
-    __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 448, __pyx_L6_error)
+    __pyx_t_4 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_encrypt_cork(__pyx_v_self); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 460, __pyx_L6_error)
 
 
-    /* "picows/_tls.pyx":449
+    /* "picows/_tls.pyx":461
  *         try:
  *             self._encrypt_cork()
  *             if not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -9613,7 +9885,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
     if (__pyx_t_5) {
 
 
-      /* "picows/_tls.pyx":450
+      /* "picows/_tls.pyx":462
  *             self._encrypt_cork()
  *             if not self._lost_scheduled:
  *                 ERR_clear_error()             # <<<<<<<<<<<<<<
@@ -9622,7 +9894,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
       __pyx_v_6picows_4_tls_ERR_clear_error();
 
-      /* "picows/_tls.pyx":451
+      /* "picows/_tls.pyx":463
  *             if not self._lost_scheduled:
  *                 ERR_clear_error()
  *                 SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited             # <<<<<<<<<<<<<<
@@ -9631,7 +9903,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
       (void)(__pyx_v_6picows_4_tls_SSL_shutdown(__pyx_v_self->_ssl));
 
-      /* "picows/_tls.pyx":452
+      /* "picows/_tls.pyx":464
  *                 ERR_clear_error()
  *                 SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited
  *                 ERR_clear_error()             # <<<<<<<<<<<<<<
@@ -9640,18 +9912,18 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
 */
       __pyx_v_6picows_4_tls_ERR_clear_error();
 
-      /* "picows/_tls.pyx":453
+      /* "picows/_tls.pyx":465
  *                 SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited
  *                 ERR_clear_error()
  *                 self._send_out()             # <<<<<<<<<<<<<<
  *         finally:
  *             SocketTransport.close(self)
 */
-      __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 453, __pyx_L6_error)
+      __pyx_t_2 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_send_out(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 465, __pyx_L6_error)
       __Pyx_GOTREF(__pyx_t_2);
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-      /* "picows/_tls.pyx":449
+      /* "picows/_tls.pyx":461
  *         try:
  *             self._encrypt_cork()
  *             if not self._lost_scheduled:             # <<<<<<<<<<<<<<
@@ -9661,7 +9933,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
     }
   }
 
-  /* "picows/_tls.pyx":455
+  /* "picows/_tls.pyx":467
  *                 self._send_out()
  *         finally:
  *             SocketTransport.close(self)             # <<<<<<<<<<<<<<
@@ -9677,7 +9949,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
         PyObject *__pyx_callargs[2] = {__pyx_t_1, ((PyObject *)__pyx_v_self)};
         __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_close, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 455, __pyx_L1_error)
+        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 467, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
       }
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
@@ -9707,7 +9979,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
           PyObject *__pyx_callargs[2] = {__pyx_t_1, ((PyObject *)__pyx_v_self)};
           __pyx_t_2 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_close, __pyx_callargs+__pyx_t_3, (2-__pyx_t_3) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 455, __pyx_L10_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 467, __pyx_L10_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
@@ -9737,7 +10009,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
     __pyx_L7:;
   }
 
-  /* "picows/_tls.pyx":440
+  /* "picows/_tls.pyx":452
  *     # ---- closing -----------------------------------------------------------------------------------------------
  * 
  *     def close(self):             # <<<<<<<<<<<<<<
@@ -9759,7 +10031,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_16close(struct __pyx_obj_
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":457
+/* "picows/_tls.pyx":469
  *             SocketTransport.close(self)
  * 
  *     cdef _force_close(self, exc):             # <<<<<<<<<<<<<<
@@ -9780,7 +10052,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_force_close", 0);
 
-  /* "picows/_tls.pyx":458
+  /* "picows/_tls.pyx":470
  * 
  *     cdef _force_close(self, exc):
  *         if self._handshaking:             # <<<<<<<<<<<<<<
@@ -9789,7 +10061,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
 */
   if (__pyx_v_self->_handshaking) {
 
-    /* "picows/_tls.pyx":459
+    /* "picows/_tls.pyx":471
  *     cdef _force_close(self, exc):
  *         if self._handshaking:
  *             self._handshake_failed(exc if exc is not None else             # <<<<<<<<<<<<<<
@@ -9802,7 +10074,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
       __pyx_t_1 = __pyx_v_exc;
     } else {
 
-      /* "picows/_tls.pyx":460
+      /* "picows/_tls.pyx":472
  *         if self._handshaking:
  *             self._handshake_failed(exc if exc is not None else
  *                                    ConnectionAbortedError("the transport was aborted during the TLS handshake"))             # <<<<<<<<<<<<<<
@@ -9815,7 +10087,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
         PyObject *__pyx_callargs[2] = {__pyx_t_4, __pyx_mstate_global->__pyx_kp_u_the_transport_was_aborted_during};
         __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ConnectionAbortedError)), __pyx_callargs+__pyx_t_5, (2-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 460, __pyx_L1_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 472, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __pyx_t_1 = __pyx_t_3;
@@ -9823,19 +10095,19 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
     }
 
 
-    /* "picows/_tls.pyx":459
+    /* "picows/_tls.pyx":471
  *     cdef _force_close(self, exc):
  *         if self._handshaking:
  *             self._handshake_failed(exc if exc is not None else             # <<<<<<<<<<<<<<
  *                                    ConnectionAbortedError("the transport was aborted during the TLS handshake"))
  *             return
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_handshake_failed(__pyx_v_self, __pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 459, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_handshake_failed(__pyx_v_self, __pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 471, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-    /* "picows/_tls.pyx":461
+    /* "picows/_tls.pyx":473
  *             self._handshake_failed(exc if exc is not None else
  *                                    ConnectionAbortedError("the transport was aborted during the TLS handshake"))
  *             return             # <<<<<<<<<<<<<<
@@ -9852,7 +10124,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":458
+    /* "picows/_tls.pyx":470
  * 
  *     cdef _force_close(self, exc):
  *         if self._handshaking:             # <<<<<<<<<<<<<<
@@ -9861,18 +10133,18 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
 */
   }
 
-  /* "picows/_tls.pyx":462
+  /* "picows/_tls.pyx":474
  *                                    ConnectionAbortedError("the transport was aborted during the TLS handshake"))
  *             return
  *         SocketTransport._force_close(self, exc)             # <<<<<<<<<<<<<<
  * 
  *     cdef _fatal_error(self, exc, str message):
 */
-  __pyx_t_3 = __pyx_vtabptr_6picows_7_socket_SocketTransport->_force_close(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_exc); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 462, __pyx_L1_error)
+  __pyx_t_3 = __pyx_vtabptr_6picows_7_socket_SocketTransport->_force_close(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_exc); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 474, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
-  /* "picows/_tls.pyx":457
+  /* "picows/_tls.pyx":469
  *             SocketTransport.close(self)
  * 
  *     cdef _force_close(self, exc):             # <<<<<<<<<<<<<<
@@ -9895,7 +10167,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__force_close(struct __pyx_
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":464
+/* "picows/_tls.pyx":476
  *         SocketTransport._force_close(self, exc)
  * 
  *     cdef _fatal_error(self, exc, str message):             # <<<<<<<<<<<<<<
@@ -9912,7 +10184,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__fatal_error(struct __pyx_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_fatal_error", 0);
 
-  /* "picows/_tls.pyx":465
+  /* "picows/_tls.pyx":477
  * 
  *     cdef _fatal_error(self, exc, str message):
  *         if self._handshaking:             # <<<<<<<<<<<<<<
@@ -9921,18 +10193,18 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__fatal_error(struct __pyx_
 */
   if (__pyx_v_self->_handshaking) {
 
-    /* "picows/_tls.pyx":466
+    /* "picows/_tls.pyx":478
  *     cdef _fatal_error(self, exc, str message):
  *         if self._handshaking:
  *             self._handshake_failed(exc)             # <<<<<<<<<<<<<<
  *             return
  *         SocketTransport._fatal_error(self, exc, message)
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_handshake_failed(__pyx_v_self, __pyx_v_exc); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 466, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_6picows_4_tls_TLSTransport *)__pyx_v_self->__pyx_base.__pyx_vtab)->_handshake_failed(__pyx_v_self, __pyx_v_exc); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 478, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-    /* "picows/_tls.pyx":467
+    /* "picows/_tls.pyx":479
  *         if self._handshaking:
  *             self._handshake_failed(exc)
  *             return             # <<<<<<<<<<<<<<
@@ -9949,7 +10221,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__fatal_error(struct __pyx_
     }
     goto __pyx_L0;
 
-    /* "picows/_tls.pyx":465
+    /* "picows/_tls.pyx":477
  * 
  *     cdef _fatal_error(self, exc, str message):
  *         if self._handshaking:             # <<<<<<<<<<<<<<
@@ -9958,18 +10230,18 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__fatal_error(struct __pyx_
 */
   }
 
-  /* "picows/_tls.pyx":468
+  /* "picows/_tls.pyx":480
  *             self._handshake_failed(exc)
  *             return
  *         SocketTransport._fatal_error(self, exc, message)             # <<<<<<<<<<<<<<
  * 
  *     def get_extra_info(self, name, default=None):
 */
-  __pyx_t_1 = __pyx_vtabptr_6picows_7_socket_SocketTransport->_fatal_error(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_exc, __pyx_v_message); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 468, __pyx_L1_error)
+  __pyx_t_1 = __pyx_vtabptr_6picows_7_socket_SocketTransport->_fatal_error(((struct __pyx_obj_6picows_7_socket_SocketTransport *)__pyx_v_self), __pyx_v_exc, __pyx_v_message); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 480, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-  /* "picows/_tls.pyx":464
+  /* "picows/_tls.pyx":476
  *         SocketTransport._force_close(self, exc)
  * 
  *     cdef _fatal_error(self, exc, str message):             # <<<<<<<<<<<<<<
@@ -9990,7 +10262,7 @@ static PyObject *__pyx_f_6picows_4_tls_12TLSTransport__fatal_error(struct __pyx_
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":470
+/* "picows/_tls.pyx":482
  *         SocketTransport._fatal_error(self, exc, message)
  * 
  *     def get_extra_info(self, name, default=None):             # <<<<<<<<<<<<<<
@@ -10039,35 +10311,35 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_name,&__pyx_mstate_global->__pyx_n_u_default,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 470, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 482, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 470, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 482, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 470, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 482, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "get_extra_info", 0) < (0)) __PYX_ERR(0, 470, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "get_extra_info", 0) < (0)) __PYX_ERR(0, 482, __pyx_L3_error)
       if (!values[1]) values[1] = __Pyx_NewRef(((PyObject *)Py_None));
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("get_extra_info", 0, 1, 2, i); __PYX_ERR(0, 470, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("get_extra_info", 0, 1, 2, i); __PYX_ERR(0, 482, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 470, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 482, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 470, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 482, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
@@ -10078,7 +10350,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("get_extra_info", 0, 1, 2, __pyx_nargs); __PYX_ERR(0, 470, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("get_extra_info", 0, 1, 2, __pyx_nargs); __PYX_ERR(0, 482, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -10108,7 +10380,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_18get_extra_info(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("get_extra_info", 0);
 
-  /* "picows/_tls.pyx":473
+  /* "picows/_tls.pyx":485
  *         """'socket', 'sockname', 'peername', 'sslcontext', 'ssl_object'; after the handshake also 'peercert',
  *         'cipher' and 'compression'."""
  *         return self._extra.get(name, default)             # <<<<<<<<<<<<<<
@@ -10117,9 +10389,9 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_18get_extra_info(struct _
 */
   if (unlikely(__pyx_v_self->__pyx_base._extra == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "get");
-    __PYX_ERR(0, 473, __pyx_L1_error)
+    __PYX_ERR(0, 485, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->__pyx_base._extra, __pyx_v_name, __pyx_v_default); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 473, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyDict_GetItemDefault(__pyx_v_self->__pyx_base._extra, __pyx_v_name, __pyx_v_default); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 485, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -10132,7 +10404,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_18get_extra_info(struct _
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":470
+  /* "picows/_tls.pyx":482
  *         SocketTransport._fatal_error(self, exc, message)
  * 
  *     def get_extra_info(self, name, default=None):             # <<<<<<<<<<<<<<
@@ -10151,7 +10423,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_18get_extra_info(struct _
   return __pyx_r;
 }
 
-/* "picows/_tls.pyx":475
+/* "picows/_tls.pyx":487
  *         return self._extra.get(name, default)
  * 
  *     def __repr__(self):             # <<<<<<<<<<<<<<
@@ -10189,7 +10461,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_20__repr__(struct __pyx_o
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__repr__", 0);
 
-  /* "picows/_tls.pyx":476
+  /* "picows/_tls.pyx":488
  * 
  *     def __repr__(self):
  *         state = "handshaking" if self._handshaking else "closing" if self._closing else "open"             # <<<<<<<<<<<<<<
@@ -10212,14 +10484,14 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_20__repr__(struct __pyx_o
   __pyx_v_state = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "picows/_tls.pyx":477
+  /* "picows/_tls.pyx":489
  *     def __repr__(self):
  *         state = "handshaking" if self._handshaking else "closing" if self._closing else "open"
  *         return f"<TLSTransport fd={self._fd} {state}>"             # <<<<<<<<<<<<<<
 */
-  __pyx_t_1 = __Pyx_PyUnicode_From_int(__pyx_v_self->__pyx_base._fd, 0, ' ', 'd'); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 477, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyUnicode_From_int(__pyx_v_self->__pyx_base._fd, 0, ' ', 'd'); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 489, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyUnicode_Unicode(__pyx_v_state); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 477, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyUnicode_Unicode(__pyx_v_state); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 489, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_t_3[0] = __pyx_mstate_global->__pyx_kp_u_TLSTransport_fd;
   __pyx_t_3[1] = __pyx_t_1;
@@ -10235,7 +10507,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_20__repr__(struct __pyx_o
   __pyx_t_5 |= __Pyx_PyUnicode_KIND_04(__pyx_t_3[3]);
   #endif
   __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_3, 5, __pyx_t_4, __pyx_t_5);
-  if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 477, __pyx_L1_error)
+  if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 489, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
@@ -10250,7 +10522,7 @@ static PyObject *__pyx_pf_6picows_4_tls_12TLSTransport_20__repr__(struct __pyx_o
   __pyx_t_6 = 0;
   goto __pyx_L0;
 
-  /* "picows/_tls.pyx":475
+  /* "picows/_tls.pyx":487
  *         return self._extra.get(name, default)
  * 
  *     def __repr__(self):             # <<<<<<<<<<<<<<
@@ -11184,98 +11456,98 @@ __Pyx_RefNannySetupContext("PyInit__tls", 0);
   if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_on_handshake_timeout, __pyx_t_2) < (0)) __PYX_ERR(0, 201, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":268
+  /* "picows/_tls.pyx":277
  *     # ---- reading -----------------------------------------------------------------------------------------------
  * 
  *     def _on_readable(self):             # <<<<<<<<<<<<<<
  *         cdef ssize_t n
  *         if self._closing:
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_9_on_readable, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport__on_readable, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 268, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_9_on_readable, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport__on_readable, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 277, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_on_readable, __pyx_t_2) < (0)) __PYX_ERR(0, 268, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_on_readable, __pyx_t_2) < (0)) __PYX_ERR(0, 277, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":326
+  /* "picows/_tls.pyx":335
  *             self._read_eof()
  * 
  *     def pause_reading(self):             # <<<<<<<<<<<<<<
  *         """Stop calling the protocol with data until resume_reading()."""
  *         SocketTransport.pause_reading(self)
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_11pause_reading, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_pause_reading, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 326, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_11pause_reading, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_pause_reading, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 335, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_pause_reading, __pyx_t_2) < (0)) __PYX_ERR(0, 326, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_pause_reading, __pyx_t_2) < (0)) __PYX_ERR(0, 335, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":330
+  /* "picows/_tls.pyx":339
  *         SocketTransport.pause_reading(self)
  * 
  *     def resume_reading(self):             # <<<<<<<<<<<<<<
  *         """Undo pause_reading(); data decrypted or received before the pause is delivered first."""
  *         SocketTransport.resume_reading(self)
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_13resume_reading, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_resume_reading, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 330, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_13resume_reading, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_resume_reading, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 339, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_resume_reading, __pyx_t_2) < (0)) __PYX_ERR(0, 330, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_resume_reading, __pyx_t_2) < (0)) __PYX_ERR(0, 339, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":337
+  /* "picows/_tls.pyx":346
  *             self._loop.call_soon(self._read_buffered)
  * 
  *     def _read_buffered(self):             # <<<<<<<<<<<<<<
  *         if self._reading and not self._closing:
  *             self._read_tls()
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_15_read_buffered, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport__read_buffered, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 337, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_15_read_buffered, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport__read_buffered, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 346, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_read_buffered, __pyx_t_2) < (0)) __PYX_ERR(0, 337, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_read_buffered, __pyx_t_2) < (0)) __PYX_ERR(0, 346, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":440
+  /* "picows/_tls.pyx":452
  *     # ---- closing -----------------------------------------------------------------------------------------------
  * 
  *     def close(self):             # <<<<<<<<<<<<<<
  *         """Send the buffered data and TLS's close_notify, then close the socket."""
  *         if self._closing:
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_17close, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_close, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 440, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_17close, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_close, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 452, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_close, __pyx_t_2) < (0)) __PYX_ERR(0, 440, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_close, __pyx_t_2) < (0)) __PYX_ERR(0, 452, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":470
+  /* "picows/_tls.pyx":482
  *         SocketTransport._fatal_error(self, exc, message)
  * 
  *     def get_extra_info(self, name, default=None):             # <<<<<<<<<<<<<<
  *         """'socket', 'sockname', 'peername', 'sslcontext', 'ssl_object'; after the handshake also 'peercert',
  *         'cipher' and 'compression'."""
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_19get_extra_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_get_extra_info, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 470, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_6picows_4_tls_12TLSTransport_19get_extra_info, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_TLSTransport_get_extra_info, NULL, __pyx_mstate_global->__pyx_n_u_picows__tls, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 482, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_2, __pyx_mstate_global->__pyx_tuple[1]);
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_get_extra_info, __pyx_t_2) < (0)) __PYX_ERR(0, 470, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_6picows_4_tls_TLSTransport, __pyx_mstate_global->__pyx_n_u_get_extra_info, __pyx_t_2) < (0)) __PYX_ERR(0, 482, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "picows/_tls.pyx":475
+  /* "picows/_tls.pyx":487
  *         return self._extra.get(name, default)
  * 
  *     def __repr__(self):             # <<<<<<<<<<<<<<
@@ -11411,41 +11683,41 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
-    const struct { const unsigned int length: 8; } str_length_index[] = {{1},{20},{51},{29},{1},{2},{60},{17},{1},{1},{4},{179},{69},{42},{8},{7},{6},{26},{31},{2},{9},{15},{23},{40},{57},{55},{111},{50},{49},{9},{9},{11},{8},{16},{12},{35},{34},{25},{27},{18},{27},{26},{27},{18},{11},{10},{20},{7},{12},{8},{8},{8},{8},{10},{8},{14},{12},{12},{13},{22},{21},{12},{14},{4},{7},{10},{18},{10},{9},{6},{6},{18},{5},{7},{11},{7},{7},{12},{4},{8},{3},{14},{11},{17},{11},{14},{5},{4},{1},{4},{4},{2},{13},{8},{11},{3},{8},{13},{13},{14},{4},{15},{11},{13},{10},{10},{4},{3},{10},{10},{5},{8},{5},{3},{6},{6},{8}};
+    const struct { const unsigned int length: 8; } str_length_index[] = {{1},{20},{51},{29},{1},{2},{60},{17},{1},{1},{4},{179},{69},{42},{8},{7},{6},{26},{45},{31},{2},{9},{15},{23},{40},{57},{55},{111},{50},{49},{9},{9},{11},{8},{16},{12},{35},{34},{25},{27},{18},{27},{26},{27},{18},{11},{10},{20},{7},{12},{8},{8},{8},{8},{10},{8},{14},{12},{12},{13},{22},{21},{12},{14},{4},{7},{10},{18},{10},{9},{6},{6},{18},{5},{7},{11},{7},{7},{12},{4},{8},{3},{14},{11},{17},{11},{14},{5},{4},{1},{4},{4},{2},{13},{8},{11},{3},{8},{13},{13},{14},{4},{15},{11},{13},{10},{10},{4},{3},{10},{10},{5},{8},{5},{3},{6},{6},{8}};
     const struct { const unsigned int length: 8; } bytes_length_index[] = {{24},{38},{91},{83},{130},{11},{65},{81},{22}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1297 bytes) */
-static const char cstring[] = "x\332\225U\315s\0237\024\047\323\014\003\324)f\232\266\007:S\031:|\014\324\235\264\241\241P\332\t4L\003)`B\333\364\322\035Y\322\332\"\262\264\226\264N\334C\313\321\307=\356q\217>\372\350#G\216{\364\221?\201?\241O\332u\222-)3\365\214w\237\364\236\336\307\357\375\364\026\241+\333\333[A\207\331\200i\255\364\225\253\350\016BRY\024\252XR\304%\262]\206\036GL\202\035\022\274\255\261\036\"\025\372mc\004\352)\032\013\020o\373\035\242\244d\304r%\321\0366\210\010e\030\275z\013\335\362\332\2101\215\230\244\214\372\345\263\255md\254f\270\347\342\014\270\022\330\237,\275GZYE\224\370\016\354\236i,M\2444\344E\357|\377\303#%\331#e\031\330a\213\356\rm\027\216q\203(\203\014\231\306\226\211\241s\315\211\205\210`$\321\223\215\047_\254\336\\E\030\252\322\3549$i\220\211\333D`c\230q1\3331\027\326\025<\214\230i\242\315\020\rU\214$s\331*\024\201\335\321\003\220\241D\206Y\237\352e,\0013\237}\000\307\271\354\\F\224k\207\304\200\271\323\367\2610\254Y)\004\322u8\343\001\346\002\267\001\302.\323\3546\"]FvQ\304\211\3323\315\300\n\323\\\377u}sk\375\356\326\006\n\2716\266\342\304eg\240&\327\212&t\350\236\222\226\355\333\353\250\343\\S\032@\010F\271q\001\230,\236D\017#\250\263\343\361\247\330b\024B\n\214\206 \n\344i\200\000N\354\365\207\r\355\020n\n\027\264\310\356K\237]4\334\207\016\322c\374\315[\014\350S\323\305\273\014 \241\005\267\270\344\246\213\366\270\355\226\004\253\332\025z\300\035\207\256\177\034Z\265\207\271\023=\251\260$L\224\001<\245\n\232\375\233\2004\326.\253\267\334W\231{\031z\337.\350@\225\317\256\213]\317\300\210\355G\260\017\216\005\006&\330\333\005\007Bll`\347\035\270\343;\353Z\034\233\362\324\200I\213\204R\021\270\206\300n\357\300\334\027\200\333 \201\333w%X=Q\026\370_\007\016\030\3623\353)=\274\273\371\030\250\260\361\370\376\206\353\245\023\313\367oX\332\247\320,\277>\312\243\243r3\000\022\037\270\016\\s]\323\337aby\217\001>oY\034\177\324\355\006\3558\014\201\356\264\242\362UVv\374\\\332\007,\002.CUQE\030\000\017J\352U4\232\231\270w\274\312X\254mpxO\234\270\255\010@\036\004O""\206\373\360\377\021FF\360\010TOY\030\004X\210\000~\345\355fN\016\201\332\376\035K\342\336@U\353\336=\314\245\177{V9I\342\236\177\303\r\t\006\326\001\341V\375\030\213\271\006\306\307\334\212\233\200(\r(r\311\216o\300\261\230\037\205\271\212l\000\024w\177 \267\233\003N\007\203\321\014%\341\252y\020\312\020W\"\314]\246\275d\224\222\305\375\"<\202\201D\204\313\007*\203\036\020\326\306d\3277\311=\000[\242z\021\240m\340\266\221\310\017a\312B\034\013K\325a\252\024fu\010\223\203(\312\240\237\325\226\302\312\335`\302\264}\253\266\371\006\004\342\275H\260\036\334+?ba\022\364\214\273`\322\201\247\340\333\244L\205\016s\227G\246h\244\242\371\367D\303%\031\260\022\221r\261\247\335x\2512\3070\001y\353\001\323AW\031\353b\225K\303)3\276\016\302\"\227\221[\270\303\302\202Tb`\200W\200\277kC9`\214 \005\355<\r\335\227\317\335C\023GL\233\241\031`\0213S\314\271=\215\243\240\315\325\213\365\331\251\367G\253\243?\323\345\364Y\266\234\265f\265zr&m\270\375\332\350A\202\013u\377u\255\236\327/d\215\374\342\267\323s\263\372\255ic\272:\355\277X\177]\250g\265\245\331\\:b8mx\305i\347\364\203\024\317jgG6YM\372\263\372g)<>M\327!\350\271r\265\234<H\361\353\332\371\364\233\354\\\326\250\272\256\215\356\047\r89H\177\317z\223\025\027\353\253\321S\247\374(i%4\275\222]\035\337\230,\224\311\317\226\316\216L\322(W\220z\262\224\266R<wi\223\225\377\3514\257\243l\341\320kY\340\332\244?\205\335\017\223\257\223\016\324\361qf\306\327\047tz\351\345{/W\346V\331\332\2701^\233\\\230lN[S\237\301\047\311_Y++\305\2773\234\365\253\035\370cr#\277\371\323\253\205W\313\257v\362_v\362\235N\336\351\346]\221\213\236\253\344d\362<[p\215\312\027\317\247+o\316\2348\2754z\010\210\236\252\3455\300\263\250\352\032\224K\263K\343\305q\321\336\374\354E\227H\001\310\347i\230=\034\367\047\213\371\352&\004i\315\217\346\213\327\306+oN\2368]\007\204\326\300\014\247\203\254\365\017\2658\301\331";
-    PyObject *data = __Pyx_DecompressString(cstring, 1297, 1);
+    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1309 bytes) */
+static const char cstring[] = "x\332\225U\315s\0237\024\047\323\014\003\324)f\232\266\007:S\031:|\014\324\235\264\241\241P\332\t4L\003)`B[z\351\216\274\322\332\002\255\264\226\264N\334C\313\321\307=\356q\217>\372\350#G\216{\364\221?\201?\241O\332\335\304[Rf\352\031[OzO\357\343\367~zF\350\322\356\356\216\327\243\306\243JIu\3512\272\205\220\220\006\0052\026\0041\201L\237\242\207\021\025`\2078\353*\254FH\006\356Xk\216BIb\016\342Mw\342K!\250o\230\024h\017k\344s\251)\271|\003\335p\332\210R\205\250 \224\270\355\223\235]\244\215\2428\264q\206Lr\354n\226\336#%\215\364%\377\016\354\236(,t$\025\344En}\377\303\003)\350\003i(\330a\203\356\214L\037\2561\215\010\205\014\251\302\206\362\221u\315|\003\021\301H\240G[\217\276X\277\276\2160T\245\3503HR#\035w}\216\265\246\332\306\354\306\214\033[\360(\242\272\215\266\0034\2221\022\324f+Q\004v\213\027 C\20145.\325\213X\000f.{\017\2563\321\273\210\010S\026\211!\265\267\357b\256i\273V\010\244kq\306C\3148\356\002\204}\252\350M\344\367\251\377\034E\314\227{\272\355\031\256\333\233\277nn\357l\336\336\331B\001S\332\324\234\330\3544\324d[\321\206\016\335\221\302\320}s\025\365\254kB<\010A\t\3236\000\025\305\257\257F\021\324\331s\370\023l0\n \005J\002\0209r4\250\372^\265\340\242^\350\254\027bB\027\215\001{\354\234\035\332\364|\246\213x\244(\345KWJ4\332\207v\223#\202W|\200V\021\335\307\317)\340G\n\"2\301t\037\3551\323/\263\252\333\025zh\022\016l\263\031\364u\0173+:\006b\341S^\006p\374+8\371o\266\222X\331\254\336r_\2479\340 \273\005w\210t\331\365\261m0\030\321\375\010\316\3011\307@\033s\263 L\200\265\361L\325\256[\216\006\226\017\261.o\r\2510\210K\031\201k\010l\317\016\314]\001\270\013\022\270}W\202\365\033e\201\377u\341\200N?\323P\252\321\355\355\207\300\233\255\207w\267l/\255X\256\277aa\036C\263\334~\221t\213r\333\003>\034\270\366lsm\323\337abXH\001\237\267,\216\276jO\275n\034\004\3606HM\345\252\254\235\270!\266\017XxL\004\262\246\2120\000\356\225\324\253i\024\325qx\264J\033\254\214w\370\250\254\270+}\200\334\363\036\215\366\341\373#\314\027\357\001\250\036\323\300\3630\347""\036|\312Q@\255\034\000\265\335\032\013\337\256@Uc\327\0203\341V\307*+\t\034\272\025^\21074\026\010\273\033\304\230W\032\2305\225\025\323\236/\025\240\310\004=\272\001Gb\276\010s\035Y\017(n\277@n;4\254\016\246\250\036\t\237\311\366A(\355\333\022aHS\345$-\245(\336\227\317\"\230^>\267\371@e\320\003\237v\261\377\3345\311\376\000\266\276\014#@[\303k\363#7\261\355\024\211\271!\3620U\002\203=\200\311\341KB\241\237\365\226\302\316\276`\237*\363Vm\325\001\004ba\304i\010\357\312\315c\230\004\241\266\017LX\360$\374\221I]\243C\345ra\344F2\252&\237\202G2\244%\"\345fO\331\361Rg\216\246\034\362VC\252\274\276\324\306\306*\267\232\021\252]\035>\215lFvc/s\003R\211\201\006^\001\376\266\r\345\200\321\334/h\347hh\377&\355;\324qD\225\036\351!\3461\325\305\234\333S8\362\272L\276\330\234\237x\177\274>\3763]M\237d\253Yg\336h&\247\322\226=o\214\357%\270P\017^7\232y\363\\\326\312\317\177;;3o\336\230\265f\353\263\301\213\315\327\205z\336X\231W\322\202\341\254\345\024\047\255\323\017R<o\234\036\233d=\031\314\233\237\245\360\363i\272\tA\317\224\273\325\344^\212_7\316\246\337dg\262V\335uc|7i\301\315a\372{\026N\327l\254\257\306\217\255\362\243\244\223\220\364Rvyrm\272T&?_9=\326I\253\334A\352\311J\332Iq\345\322$k\377\323i\336D\331\322\241\327\262\300\215\351`\006\247\037&_\047=\250\343\343LO\256N\311\354\302\313\367^\256UV\331\306\2445\331\230\236\233n\317:3\227\301\047\311_Y\047+\305\2773\234\r\352\035\370cz-\277\376\323\253\245W\253\257\236\346\277<\315\237\366\362^?\357\363\234\207\266\222\343\311\263l\3116*_>\233\256\2759u\354\344\312\370> z\242\2217\000\317\242\252+P.\311.L\226\047E{\363\323\347m\"\005 \237\247Av\1772\230.\347\353\333\020\244S]\315\227\257L\326\336\034?v\262\t\010m\200\031N\207Y\347\037\030\177\322\365";
+    PyObject *data = __Pyx_DecompressString(cstring, 1309, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1697 bytes) */
-static const char cstring[] = "\377  (SSL_g\377et_error\377() =  no\377t found \377in the O\367pen%\000 lib\177rary of\022\002\377ssl modu\337le s;$\002co\377nnection\377 was clo\177sed): :B\002\377peer end\373edQ\002TLS s\337treamd\001vi\347ola5\002W\004pro\277tocol<%\000T\177ranspor\225\000\377d=>?None\357Note\232\000at \357Cythn\000is \373de\237\000erate\273lyW\001icto\000t\377han PEP-\337484 a\323\000re\375j\242\000s subc\277lasses\316\001b\357uilt\355\001ype\377s. If yo\357u ne\252\001o p\370%\000%\t\224 n set\316\233\"\047an\261 \271\002_t\377yping\047 d\353ir\206!v\242\000o F\037alse.\274\n\254\000\344!\177availab\300 \377here; ch\377eck pico\377ws._tls.\377AVAILABL\177E first\201*\252\232\001s\321\000 \210@.\307@C\377ontext, \275g\300@add_\310@e\267dis]\001en\000\003c\267ryp\345\000g \374!d\337ata f\200\000ed\255f\010\000l \202b \275@a\274\033\002\307Ggcis=\003d\272\230\003/\231\002pyx\277@d\340\360\000@\r\265a\337A\373 dsh\327ake\220 d\326cin\377ish withd\332d\032\013f\033\002\243`af\274A\227its\313`i\307A\320ba\177ncelled\226\204\0018\316b\341c\361mdur\222\001v\016\324\315\204\001\260\204\007\047\371@b\211cdo\366\365\204\002ha\260Ahe e\367xpe\276`d la\366\207`t;\376Cfast\353_t\210\204\005=\325B to\347 us\213\204\0013\000ven\277t loopX\000T\343LS\274\205\001&\006\221\205\002abo\037rted \205\031$\013\332\004\374\272\025\231fMemory\377BIOSSLEO\343FE\317\206\001\007\001\001\004Wan\037tRead\023\002\312\205\t\326\205\t_._on_\253F_\331A\374\233\204\001\010\030timeou\361t4\016%\023\252a_buf\037feredl\n\251\207\002~\n\372\223\210\002x\352 _info\226\231\npa\356 _\364d\263\nr\337esume\006\022st\317art_\236\205\007\007\001So\377cket__Py\375x\001\000Dict_N\373ex\245 f__al\247l__\004\000\330\206\003e\010\001f\273il\002\003unc\030\001i\373ni:\000__maiqn(\001\212\211\0032\001nam-\002\315pV\000vt\337\206\001H\001qu{al\022\005set_\037\004\277is_cor\303 i\203ne\3533\211K\355$\250A\232E_\336\315*_ssl\000\001ob\371j\204\207\001\240\206\001erasy\337ncio.b\006sc\276\337\001later\005\002s\357oonc\333\205\002ci""p\345h\022\000l\214\001\327\000tra?ceback\316\212\002\324\212\001\177ingcomp\353 \353si2\000p\200\212\002def\277aultdo\270gd\377onefsenc\277odeget\305Kg{et\221\213\001cert\351g\374\311d\260\207\005ingimp\277lement\234\213\002i\257tems\335\205\001n\337!o\037penos\202jK\005\273\211\010\367pop\310\213\005remomv\232cer\006\004wr\333\207\001\356\254ksel\265\000rve\277r_host\313As\275e\n\002side\270Ae\217xcep\351\214\001\305A\363al\257tset\375\004s\325`s\353sl\203Ao\333\207\003slc\360\231\212\003\202\204\002\366\214\001\357\215\001supe\377rsysvalu\357eswa\344\210\001wra\377p_bio\200A\330\377\010\013\2104\210z\230\024\377\230T\240\024\240Q\330\014\337\020\220\n\230!\024\001\014\210\367J\220a\031\003q\340\014\020\377\320\020\"\240!\320#9\377\270\021\330\020:\270!\270\2774\270q\200A\3409\002q\327\330\014\r\"\004\330\035\t\270!\372\024\002\tQ\001\016\230a\330\014\377\017\210t\2204\220q\330w\020\037\230\002\000\034\230Ar\000\375\021\007\004\024\220J\230a\340\377\014\033\2306\240\021\240!\276M\013\014\210F\220!7\000v\277\230Y\240m\2601\260\0012\367\210R\210u\000\025\220Q\220\377d\230(\240)\2505\260\375\001\266\004\330\r\017\210s\220\371!\304\004\270\000\220\r\230Q\230\235a\246\005t\2201\253\002+\047\320\317\020 \240\001L\007\203$7\260\373q\270\023\000\023\2203\220g\376\272 \026\240s\250,\260d\277\270&\300\003\3001\377\005\240\3777\250!\2507\260\"\260\357I\270Q\270}\002\027\220~\367\240Q\240\004\004\177\240a\240\375q\364+^\2605\3208H\377\310\001\310\024\310X\320U\377X\320Xg\320gh\320\337hl\320lm\306\001\006\220\367j\240\001\245A\320\004\033\230\3771\360\n\000\t\r\210K\336\317 \010\014\320\014\315 \330\010\372\247!+\354\000d\240&\250\004\235\250\331C\320\017#\205\001\326C$\377\230f\240K\250q\260\004\267\3204Ib\000Q\3304\004\320\377\004+\2501\360\006\000\t\375\020\242@7\230$\230a\230\007v\240Q";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1697, 2496);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1715 bytes) */
+static const char cstring[] = "\377  (SSL_g\377et_error\377() =  no\377t found \377in the O\367pen%\000 lib\177rary of\022\002\377ssl modu\337le s;$\002co\377nnection\377 was clo\177sed): :B\002\377peer end\373edQ\002TLS s\337treamd\001vi\347ola5\002W\004pro\277tocol<%\000T\177ranspor\225\000\377d=>?None\357Note\232\000at \357Cythn\000is \373de\237\000erate\273lyW\001icto\000t\377han PEP-\337484 a\323\000re\375j\242\000s subc\277lasses\316\001b\357uilt\355\001ype\377s. If yo\357u ne\252\001o p\370%\000%\t\224 n set\316\233\"\047an\261 \271\002_t\377yping\047 d\353ir\206!v\242\000o F\037alse.\274\n\254\000\344!\177availab\300 \377here; ch\377eck pico\377ws._tls.\377AVAILABL\177E first\201*\252\232\001s\321\000 \210@.\307@C\377ontext, \275g\300@add_\310@e\267dis]\001en\000\003c\267ryp\345\000g \374!d\337ata f\200\000ed\215f\010\000l \202b\360E\373%\047|\310@\321F_made!\t\362\352@aH\002\364Ggcis\352j\003d\305\003/\306\002pyx\202\354@d\235 m\r\342a\214a\250@d_shake\275 d\203\204\003\377inish wi\223th\207\204\004\032\013f\033\002\320`a]f\351Aits\370`i\364A\376\375bancelle\341d\303\204\001\373b\216\204\003\236\204\rdur`\222\001v\016\372\204\001\335\204\007\205 ob\266c\333do\242\205\002ha\335Ahe\337 expe\353`d \333la\264`t;\253cfa\257st_t\265\204\005=\202b \237to us\270\204\0013\000v\377ent loop\216\340 TLS\351\205\001&\006\276\205\002a\177borted \205\031\360$\013\332\004\272\025\306fMemo\377ryBIOSSL\217EOFE\374\206\001\007\001\001\004W\177antRead\023\002|\367\205\t\203\206\t._on_\253F\361_\331A\310\204\001\010\030time\307out4\016%\023\252a_b\177ufferedl\n\350\326\207\002~\n\300\210\002x\352 _in[fo\231\npa\356 _\364d~\263\nresume\006\022?start_\313\205\007\007\001\377Socket__\367Pyx\001\000Dict\357_Nex\245 f__\237all__\004\000\205\207\003e\356\010\001fil\002\003unc\356\030\001ini:\000__m\307ain(\001\267\211\0032\001na5m-\002pV\000vt\214\207\001H\001\357qual\022\005set\375_\037\004is_cor\016\303 ine\3533\211K\355$\250Az\232E_\315*_ssl\000\001\347obj\261\207\001\240\206\001era\177syncio.b\006\373sc\337""\001later\276\005\002soonc\333\205\002c\227iph\022\000l\214\001\327\000t\377raceback\374\373\212\002\201\213\001ingcom-p\353 si2\000p\255\212\002\302\207\001\337ultdo\270gdo\377nefsenco\337deget\305Kge=t\276\213\001cert\351g\311d\376\260\207\005ingimpl\337ement\311\213\002it\327ems\335\205\001n\337!op\217enos\202jK\005\350\211\010p\373op\365\213\005remov6\232cer\006\004wr\333\207\001\254k\367sel\265\000rver\337_host\313Ase\336\n\002side\270Aex\307cep\226\215\001\305A\363alt\327set\375\004s\325`ss9l\203A\332\207\004slc\306\212\003\202\204\002\374\243\215\001\234\216\001supers\377ysvalues\373wa\344\210\001wrap_\377bio\200A\330\010\013\377\2104\210z\230\024\230T\377\240\024\240Q\330\014\020\220\367\n\230!\024\001\014\210J\220\375a\031\003q\340\014\020\320\020\377\"\240!\320#9\270\021\377\330\020:\270!\2704\270\357q\200A\3409\002q\330\014\265\r\"\004\330\035\t\270!\024\002\t\376Q\001\016\230a\330\014\017\210\377t\2204\220q\330\020\037]\230\002\000\034\230Ar\000\021\007\004\377\024\220J\230a\340\014\033\277\2306\240\021\240!M\013\014\357\210F\220!7\000v\230Y\357\240m\2601\260\0012\210R\375\210u\000\025\220Q\220d\230\177(\240)\2505\260\001\266\004\177\330\r\017\210s\220!\304\004~\270\000\220\r\230Q\230a\246\005\347t\2201\253\002+\047\320\020 \363\240\001L\007\203$7\260q\270\276\023\000\023\2203\220g\272 \026\377\240s\250,\260d\270&\357\300\003\3001\377\005\2407\250\377!\2507\260\"\260I\270\373Q\270}\002\027\220~\240Q}\240\004\004\177\240a\240q\364+\377^\2605\3208H\310\001\377\310\024\310X\320UX\320\377Xg\320gh\320hl\367\320lm\306\001\006\220j\240\375\001\245A\320\004\033\2301\360\277\n\000\t\r\210K\317 \010\267\014\320\014\315 \330\010\247!+~\354\000d\240&\250\004\250\331C\347\320\017#\205\001\326C$\230f\377\240K\250q\260\004\3204\355Ib\000Q\3304\004\320\004+\177\2501\360\006\000\t\020\242@\3777\230$\230a\230v\240\001Q";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1715, 2541);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (2496 bytes) */
-static const char bytes[] = "  (SSL_get_error() =  not found in the OpenSSL library of the ssl module s; the connection was closed): : the peer ended the TLS stream in violation of the protocol<TLSTransport fd=>?NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.TLSTransport is not available here; check picows._tls.AVAILABLE firstTLSTransport needs an ssl.SSLContext, got add_notedisableenableencrypting TLS data failedfatal error on a TLS connectiongcisenabledpicows/_tls.pyxreading TLS data failedthe TLS handshake did not finish within the TLS handshake finished after its waiter was cancelledthe peer closed the connection during the TLS handshakethe ssl module\047s objects do not have the expected layout; pass fast_transport=False to use the event loop\047s TLSthe transport was aborted during the TLS handshakethe transport was closed during the TLS handshakeAVAILABLEMemoryBIOSSLEOFErrorSSLErrorSSLWantReadErrorTLSTransportTLSTransport._on_handshake_readableTLSTransport._on_handshake_timeoutTLSTransport._on_readableTLSTransport._read_bufferedTLSTransport.closeTLSTransport.get_extra_infoTLSTransport.pause_readingTLSTransport.resume_readingTLSTransport.start_SSLContext_SSLSocket__Pyx_PyDict_NextRef__all____annotate____file____func____init____main____module____name____pyx_vtable____qualname____set_name___is_coroutine_on_handshake_readable_on_handshake_timeout_on_readable_read_buffered_ssl_sslobjadd_readerasyncio.coroutinescall_latercall_sooncancelciphercline_in_tracebackcloseclosingcompressioncpythondefaultdo_handshakedonefsencodegetget_extra_infogetpeercerthandshake_timeouthandshakingimplementationitemsloopnnameopenospause_readingpeercertpicows._tlspopprotocolremove_readerremove_writerresume_readingselfserver_hostnameserver_sideset_exceptionset_resultsetdefaultsocksslssl_objectsslcontextstartstrerrorsupersysvalueswaiterwrap_bio\200A\330\010\013\2104\210z\230\024""\230T\240\024\240Q\330\014\020\220\n\230!\200A\330\010\014\210J\220a\330\010\013\2104\210q\340\014\020\320\020\"\240!\320#9\270\021\330\020:\270!\2704\270q\200A\340\010\013\2104\210q\330\014\r\330\010\013\2104\210q\330\014\020\320\020\"\240!\320#9\270\021\270!\330\014\r\330\010\t\330\014\020\220\016\230a\330\014\017\210t\2204\220q\330\020\037\230q\330\020\034\230A\230T\240\021\330\020\037\230q\330\020\024\220J\230a\340\014\033\2306\240\021\240!\200A\340\010\013\2104\210q\330\014\r\330\010\014\210F\220!\2204\220v\230Y\240m\2601\330\010\013\2102\210R\210q\330\014\025\220Q\220d\230(\240)\2505\260\001\330\014\020\220\n\230!\330\r\017\210s\220!\330\014\020\220\n\230!\340\014\020\220\r\230Q\230a\200A\340\010\013\2104\210t\2201\330\014\r\330\010\014\210F\220!\2204\220v\230Y\240m\2601\330\010\013\2102\210R\210q\330\014\025\220Q\220d\230(\240)\2505\260\001\330\014\020\320\020 \240\001\330\r\017\210s\220!\330\014\020\320\020\"\240!\320#7\260q\270\001\330\r\023\2203\220g\230T\240\026\240s\250,\260d\270&\300\003\3001\330\014\020\320\020\"\240!\2407\250!\2507\260\"\260I\270Q\270a\200A\340\010\027\220~\240Q\240a\200A\340\010\027\220\177\240a\240q\330\010\013\2104\210z\230\024\230T\240\024\240^\2605\3208H\310\001\310\024\310X\320UX\320Xg\320gh\320hl\320lm\340\014\020\220\006\220j\240\001\240\024\240Q\320\004\033\2301\360\n\000\t\r\210K\220q\330\010\014\320\014\034\230A\330\010\014\210F\220+\230Q\230d\240&\250\004\250A\330\010\013\2104\320\017#\2407\250!\330\014\020\220\n\230$\230f\240K\250q\260\004\3204I\310\024\310Q\330\010\014\320\014\034\230A\320\004+\2501\360\006\000\t\020\210t\2207\230$\230a\230v\240Q";
+    #else /* compression: none (2541 bytes) */
+static const char bytes[] = "  (SSL_get_error() =  not found in the OpenSSL library of the ssl module s; the connection was closed): : the peer ended the TLS stream in violation of the protocol<TLSTransport fd=>?NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.TLSTransport is not available here; check picows._tls.AVAILABLE firstTLSTransport needs an ssl.SSLContext, got add_notedisableenableencrypting TLS data failedfatal error in the protocol\047s connection_madefatal error on a TLS connectiongcisenabledpicows/_tls.pyxreading TLS data failedthe TLS handshake did not finish within the TLS handshake finished after its waiter was cancelledthe peer closed the connection during the TLS handshakethe ssl module\047s objects do not have the expected layout; pass fast_transport=False to use the event loop\047s TLSthe transport was aborted during the TLS handshakethe transport was closed during the TLS handshakeAVAILABLEMemoryBIOSSLEOFErrorSSLErrorSSLWantReadErrorTLSTransportTLSTransport._on_handshake_readableTLSTransport._on_handshake_timeoutTLSTransport._on_readableTLSTransport._read_bufferedTLSTransport.closeTLSTransport.get_extra_infoTLSTransport.pause_readingTLSTransport.resume_readingTLSTransport.start_SSLContext_SSLSocket__Pyx_PyDict_NextRef__all____annotate____file____func____init____main____module____name____pyx_vtable____qualname____set_name___is_coroutine_on_handshake_readable_on_handshake_timeout_on_readable_read_buffered_ssl_sslobjadd_readerasyncio.coroutinescall_latercall_sooncancelciphercline_in_tracebackcloseclosingcompressioncpythondefaultdo_handshakedonefsencodegetget_extra_infogetpeercerthandshake_timeouthandshakingimplementationitemsloopnnameopenospause_readingpeercertpicows._tlspopprotocolremove_readerremove_writerresume_readingselfserver_hostnameserver_sideset_exceptionset_resultsetdefaultsocksslssl_objectsslcontextstartstrerrorsupersysvalueswai""terwrap_bio\200A\330\010\013\2104\210z\230\024\230T\240\024\240Q\330\014\020\220\n\230!\200A\330\010\014\210J\220a\330\010\013\2104\210q\340\014\020\320\020\"\240!\320#9\270\021\330\020:\270!\2704\270q\200A\340\010\013\2104\210q\330\014\r\330\010\013\2104\210q\330\014\020\320\020\"\240!\320#9\270\021\270!\330\014\r\330\010\t\330\014\020\220\016\230a\330\014\017\210t\2204\220q\330\020\037\230q\330\020\034\230A\230T\240\021\330\020\037\230q\330\020\024\220J\230a\340\014\033\2306\240\021\240!\200A\340\010\013\2104\210q\330\014\r\330\010\014\210F\220!\2204\220v\230Y\240m\2601\330\010\013\2102\210R\210q\330\014\025\220Q\220d\230(\240)\2505\260\001\330\014\020\220\n\230!\330\r\017\210s\220!\330\014\020\220\n\230!\340\014\020\220\r\230Q\230a\200A\340\010\013\2104\210t\2201\330\014\r\330\010\014\210F\220!\2204\220v\230Y\240m\2601\330\010\013\2102\210R\210q\330\014\025\220Q\220d\230(\240)\2505\260\001\330\014\020\320\020 \240\001\330\r\017\210s\220!\330\014\020\320\020\"\240!\320#7\260q\270\001\330\r\023\2203\220g\230T\240\026\240s\250,\260d\270&\300\003\3001\330\014\020\320\020\"\240!\2407\250!\2507\260\"\260I\270Q\270a\200A\340\010\027\220~\240Q\240a\200A\340\010\027\220\177\240a\240q\330\010\013\2104\210z\230\024\230T\240\024\240^\2605\3208H\310\001\310\024\310X\320UX\320Xg\320gh\320hl\320lm\340\014\020\220\006\220j\240\001\240\024\240Q\320\004\033\2301\360\n\000\t\r\210K\220q\330\010\014\320\014\034\230A\330\010\014\210F\220+\230Q\230d\240&\250\004\250A\330\010\013\2104\320\017#\2407\250!\330\014\020\220\n\230$\230f\240K\250q\260\004\3204I\310\024\310Q\330\010\014\320\014\034\230A\320\004+\2501\360\006\000\t\020\210t\2207\230$\230a\230v\240Q";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
     #endif
     PyObject **stringtab = __pyx_mstate->__pyx_string_tab;
     Py_ssize_t pos = 0;
-    for (int i = 0; i < 117; i++) {
+    for (int i = 0; i < 118; i++) {
       Py_ssize_t bytes_length = str_length_index[i].length;
       PyObject *string = PyUnicode_DecodeUTF8(bytes + pos, bytes_length, NULL);
-      if (likely(string) && i >= 29) PyUnicode_InternInPlace(&string);
+      if (likely(string) && i >= 30) PyUnicode_InternInPlace(&string);
       if (unlikely(!string)) {
         Py_XDECREF(data);
         __PYX_ERR(0, 1, __pyx_L1_error)
@@ -11453,8 +11725,8 @@ static const char bytes[] = "  (SSL_get_error() =  not found in the OpenSSL libr
       stringtab[i] = string;
       pos += bytes_length;
     }
-    for (int i = 117; i < 126; i++) {
-      Py_ssize_t bytes_length = bytes_length_index[i-117].length;
+    for (int i = 118; i < 127; i++) {
+      Py_ssize_t bytes_length = bytes_length_index[i-118].length;
       PyObject *string = PyBytes_FromStringAndSize(bytes + pos, bytes_length);
       stringtab[i] = string;
       pos += bytes_length;
@@ -11464,14 +11736,14 @@ static const char bytes[] = "  (SSL_get_error() =  not found in the OpenSSL libr
       }
     }
     Py_XDECREF(data);
-    for (Py_ssize_t i = 0; i < 126; i++) {
+    for (Py_ssize_t i = 0; i < 127; i++) {
       if (unlikely(PyObject_Hash(stringtab[i]) == -1)) {
         __PYX_ERR(0, 1, __pyx_L1_error)
       }
     }
     #if CYTHON_IMMORTAL_CONSTANTS
     {
-      PyObject **table = stringtab + 117;
+      PyObject **table = stringtab + 118;
       for (Py_ssize_t i=0; i<9; ++i) {
         #if PY_VERSION_HEX >= 0x030F0000
         PyUnstable_SetImmortal(table[i]);
@@ -11573,32 +11845,32 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_picows__tls_pyx, __pyx_mstate->__pyx_n_u_on_handshake_timeout, __pyx_mstate->__pyx_kp_b_iso88591_A_Ja_4q_9_4q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 268};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 277};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_n};
     __pyx_mstate_global->__pyx_codeobj_tab[3] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_picows__tls_pyx, __pyx_mstate->__pyx_n_u_on_readable, __pyx_mstate->__pyx_kp_b_iso88591_A_4q_F_4vYm1_2Rq_Qd_5_s_Qa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[3])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 326};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 335};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_picows__tls_pyx, __pyx_mstate->__pyx_n_u_pause_reading, __pyx_mstate->__pyx_kp_b_iso88591_A_Qa, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 330};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 339};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_picows__tls_pyx, __pyx_mstate->__pyx_n_u_resume_reading, __pyx_mstate->__pyx_kp_b_iso88591_A_aq_4z_T_58H_XUXXgghhllm_j_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 337};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 346};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_picows__tls_pyx, __pyx_mstate->__pyx_n_u_read_buffered, __pyx_mstate->__pyx_kp_b_iso88591_A_4z_T_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 440};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 452};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_picows__tls_pyx, __pyx_mstate->__pyx_n_u_close, __pyx_mstate->__pyx_kp_b_iso88591_A_4q_4q_9_a_t4q_q_AT_q_Ja_6, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 470};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 482};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_name, __pyx_mstate->__pyx_n_u_default};
     __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_picows__tls_pyx, __pyx_mstate->__pyx_n_u_get_extra_info, __pyx_mstate->__pyx_kp_b_iso88591_1_t7_avQ, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }

@@ -236,7 +236,16 @@ cdef class TLSTransport(SocketTransport):
         self._extra["peercert"] = self._sslobj.getpeercert()
         self._extra["cipher"] = self._sslobj.cipher()
         self._extra["compression"] = self._sslobj.compression()
-        SocketTransport.start(self)
+        try:
+            SocketTransport.start(self)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            # Raised into a loop callback, it would leave the waiter hanging: fail the connection and the waiter.
+            self._fatal_error(exc, "fatal error in the protocol's connection_made")
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(exc)
+            return
         if waiter is not None:
             waiter.set_result(None)
         if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
@@ -341,8 +350,11 @@ cdef class TLSTransport(SocketTransport):
     # ---- writing -----------------------------------------------------------------------------------------------
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:
-        """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush)."""
-        if size <= 0 or self._lost_scheduled or self._handshaking:
+        """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush).
+
+        Writes after close() are dropped: close_notify has ended the TLS stream.
+        """
+        if size <= 0 or self._closing or self._handshaking:
             return 0
         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
             memcpy(self._cork_reserve(size), data, <size_t>size)
@@ -356,7 +368,7 @@ cdef class TLSTransport(SocketTransport):
     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
                       Py_ssize_t body_size) except -1:
         """Encrypt ``head`` then ``body`` and send them together."""
-        if self._lost_scheduled or self._handshaking:
+        if self._closing or self._handshaking:
             return 0
         self._encrypt_cork()
         self._encrypt(head, head_size)

@@ -230,3 +230,27 @@ async def test_raw_http_head_over_tls(server_ssl_context: ssl.SSLContext, client
         first = await bounded(reader.readexactly(2 + len(b"together")))
         assert first == b"\x81\x08together"
         writer.close()
+
+
+async def test_disconnect_from_a_frame_callback_sends_the_replies_then_close_notify(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # The server answers and closes inside one read's callbacks: the gathered replies go out before close_notify,
+    # a send after disconnect() is dropped, and nothing reaches the loop's exception handler.
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+
+    class ReplyAndClose(RecordingListener):
+        def on_ws_frame(self, transport: WSTransport, frame: picows.WSFrame) -> None:
+            super().on_ws_frame(transport, frame)
+            for i in range(3):
+                transport.send(WSMsgType.TEXT, f"reply {i}")
+            transport.disconnect()
+            transport.send(WSMsgType.TEXT, "after disconnect")
+
+    async with ws_server(ReplyAndClose, ssl_context=server_ssl_context, fast_transport=True) as server:
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context)
+        transport.send(WSMsgType.TEXT, "go")
+        await bounded(transport.wait_disconnected())
+        assert [f[3] for f in client.data_frames()] == [b"reply 0", b"reply 1", b"reply 2"]
+    assert errors == []
