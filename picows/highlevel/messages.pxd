@@ -1,6 +1,9 @@
 # Compiles messages.py as a cdef class (Cython pure-Python mode): put() and get() run once per message, and
 # the listener calls them through C, not through attribute lookups and bound methods.
 
+cdef dict _current_tasks
+
+
 cdef class Assembler:
     cdef:
         object _queue
@@ -15,7 +18,6 @@ cdef class Assembler:
         Py_ssize_t _size
         object _waiter
         object _loop
-        object _new_future
         object _closed
         bint _clean_close
         object _stream

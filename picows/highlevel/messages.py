@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextvars
-import functools
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from typing import cast
@@ -40,13 +39,21 @@ def _find_current_task() -> Callable[[asyncio.AbstractEventLoop], object]:
     current_task = getattr(_asyncio, "current_task", None)
     if current_task is not None:
         return cast("Callable[[asyncio.AbstractEventLoop], object]", current_task)
-    current_tasks = getattr(_asyncio, "_current_tasks", None)  # 3.11: the dict asyncio.current_task() reads
-    if current_tasks is not None:
-        return cast("Callable[[asyncio.AbstractEventLoop], object]", current_tasks.get)
     return asyncio.current_task  # pragma: no cover - other Python implementations
 
 
+def _find_current_tasks() -> dict[asyncio.AbstractEventLoop, object] | None:
+    # Python 3.11 has no C current_task(), but the dict asyncio.current_task() reads: a C-level lookup in it
+    # costs less than a call of its get() method.
+    import _asyncio
+
+    if hasattr(_asyncio, "current_task"):
+        return None
+    return cast("dict[asyncio.AbstractEventLoop, object] | None", getattr(_asyncio, "_current_tasks", None))
+
+
 _current_task = _find_current_task()
+_current_tasks = _find_current_tasks()
 
 # The methods the per-message path calls, looked up once: a call through the method descriptor skips the
 # lookup by name that ``waiter.set_result(...)`` costs each time. The assembler creates its futures itself
@@ -127,7 +134,6 @@ class Assembler:
         self._size = 0
         self._waiter: asyncio.Future[Data] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._new_future: Callable[[], asyncio.Future[Data]] | None = None
         self._closed: BaseException | None = None
         self._clean_close = False
         # Streaming state: a deque of raw pieces while get_streaming() runs.
@@ -206,7 +212,8 @@ class Assembler:
         # goes through the loop as usual. The one callback on the future is the task's wake-up: nothing
         # else ever sees this future.
         loop = self._loop
-        if loop is not None and _current_task(loop) is None:
+        tasks = _current_tasks
+        if loop is not None and (tasks.get(loop) if tasks is not None else _current_task(loop)) is None:
             callbacks = waiter._callbacks
             if callbacks and len(callbacks) == 1:
                 wakeup, context = callbacks[0]
@@ -289,14 +296,14 @@ class Assembler:
         return waiter
 
     def _create_future(self) -> asyncio.Future[Data]:
-        new_future = self._new_future
-        if new_future is None:
-            self._loop = asyncio.get_running_loop()
-            # Not asyncio.Future() without a loop: on Python 3.11 finding the running loop costs a getpid()
-            # system call per message. A partial made once costs less per call than uvloop's create_future(),
-            # which looks up the Future type and builds the loop= keyword dict each time (~400 instructions).
-            new_future = self._new_future = functools.partial(_Future, loop=self._loop)
-        return new_future()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        # Not asyncio.Future() without a loop: on Python 3.11 finding the running loop costs a getpid() system
+        # call per message. Nor uvloop's create_future(), which looks up the Future type and builds the loop=
+        # keyword dict each time, or a functools.partial, which copies its keyword dict per call: compiled,
+        # this call passes loop= with a constant keyword-names tuple.
+        return _Future(loop=loop)
 
     def _pop(self) -> Data:
         # The next queued message; reading resumes once the queue is down to the low-water mark.
