@@ -15,7 +15,7 @@ cdef class TLSTransport(SocketTransport):
         bint _handshaking
         object _waiter
         object _timer
-        double _handshake_timeout
+        object _handshake_timeout
 
     cdef _handshake_step(self)
     cdef _handshake_done(self)

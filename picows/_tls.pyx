@@ -98,8 +98,10 @@ cdef bint _load() except -1:
     global SSL_read, SSL_write, SSL_get_error, SSL_has_pending, SSL_shutdown, SSL_get_rbio, SSL_get_wbio
     global SSL_get_SSL_CTX, BIO_write, BIO_read, BIO_ctrl_pending, ERR_clear_error, ERR_get_error
     global ERR_error_string_n
-    # Only CPython's _ssl has the object layout read below.
-    if sys.implementation.name != "cpython":
+    # Only CPython's _ssl has the object layout read below, and only the versions it was checked against (the
+    # struct heads PySSLContext and PySSLSocket have not changed from 3.7 to 3.14); a later version falls back to
+    # the loop's TLS until it is checked too.
+    if sys.implementation.name != "cpython" or not (3, 9) <= sys.version_info[:2] <= (3, 14):
         return False
     try:
         import _ssl
@@ -178,25 +180,12 @@ cdef class TLSTransport(SocketTransport):
         """
         self._waiter = waiter
         self._handshaking = True
-        self._loop.add_reader(self._fd, self._on_handshake_readable)
+        self._start_reading()
         if self._handshake_timeout is not None:
             self._timer = self._loop.call_later(self._handshake_timeout, self._on_handshake_timeout)
         self._handshake_step()
 
     # ---- the handshake, through the ssl module -----------------------------------------------------------------
-
-    def _on_handshake_readable(self):
-        cdef ssize_t n
-        if not self._handshaking:
-            return
-        n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
-        if n > 0:
-            BIO_write(self._rbio, _in_buf, <int>n)
-            self._handshake_step()
-        elif n == 0:
-            self._handshake_failed(ConnectionResetError("the peer closed the connection during the TLS handshake"))
-        elif errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR:
-            self._handshake_failed(OSError(errno, os.strerror(errno)))
 
     def _on_handshake_timeout(self):
         self._timer = None
@@ -226,7 +215,6 @@ cdef class TLSTransport(SocketTransport):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._loop.remove_reader(self._fd)
         waiter = self._waiter
         self._waiter = None
         if waiter is not None and waiter.done():
@@ -261,7 +249,7 @@ cdef class TLSTransport(SocketTransport):
         self._closing = True
         self._lost_scheduled = True
         if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
+            self._stop_reading()
             if self._writer_added:
                 self._loop.remove_writer(self._fd)
                 self._writer_added = False
@@ -275,17 +263,25 @@ cdef class TLSTransport(SocketTransport):
     # ---- reading -----------------------------------------------------------------------------------------------
 
     def _on_readable(self):
+        # One reader from the first handshake message on: ciphertext goes into the incoming BIO, then to the
+        # handshake or to the protocol.
         cdef ssize_t n
         if self._closing:
             return
         n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
         if n > 0:
             BIO_write(self._rbio, _in_buf, <int>n)
-            self._read_tls()
+            if self._handshaking:
+                self._handshake_step()
+            else:
+                self._read_tls()
         elif n == 0:
-            self._read_eof()
+            if self._handshaking:
+                self._handshake_failed(ConnectionResetError("the peer closed the connection during the TLS handshake"))
+            else:
+                self._read_eof()
         else:
-            self._read_failed(errno)
+            self._read_failed(errno)  # during the handshake, _fatal_error() fails the handshake
 
     cdef _read_tls(self):
         # Decrypt straight into the protocol's buffer until OpenSSL needs more ciphertext. Writes made meanwhile

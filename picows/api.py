@@ -51,6 +51,24 @@ WSLoggerLike = Union[str, logging.Logger, None]
 _FAST_TRANSPORT_DEFAULT = os.environ.get("PICOWS_FAST_TRANSPORT", "1") != "0"
 
 
+def _use_fast_transport(
+    fast_transport: bool | None, tls: bool, kwargs: dict[str, Any], supported: set[str], loop_method: str
+) -> bool:
+    # Whether a connection runs on picows' own transport: asked for (or the default), possible for this
+    # connection (TLS needs picows._tls), and no loop.<loop_method> argument it cannot honour was given.
+    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and (
+        not tls or _TLS_ON_FAST_TRANSPORT
+    )
+    unsupported = set(kwargs) - supported
+    if use_fast and unsupported:
+        if fast_transport:
+            raise TypeError(
+                f"fast_transport=True cannot be combined with {loop_method} arguments {sorted(unsupported)}"
+            )
+        return False
+    return use_fast
+
+
 async def _open_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
     # The plain-TCP part of loop.create_connection: try every address getaddrinfo gives, in order.
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -194,16 +212,9 @@ async def ws_connect(
             raise ValueError("permessage_deflate cannot be combined with a Sec-WebSocket-Extensions extra header")
         request.headers.add("Sec-WebSocket-Extensions", client_offer(deflate_options))
     factory = _two_arg_factory(ws_listener_factory)
-    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and (
-        not parsed.is_secure or _TLS_ON_FAST_TRANSPORT
+    use_fast = _use_fast_transport(
+        fast_transport, parsed.is_secure, kwargs, {"server_hostname", "ssl_handshake_timeout"}, "create_connection"
     )
-    unsupported = set(kwargs) - {"server_hostname", "ssl_handshake_timeout"}
-    if use_fast and unsupported:
-        if fast_transport:
-            raise TypeError(
-                f"fast_transport=True cannot be combined with create_connection arguments {sorted(unsupported)}"
-            )
-        use_fast = False
 
     def protocol_factory() -> WSProtocol:
         return WSProtocol(
@@ -368,16 +379,13 @@ async def ws_create_server(
             deflate_options=deflate_options,
         )
 
-    use_fast = (_FAST_TRANSPORT_DEFAULT if fast_transport is None else fast_transport) and (
-        ssl_context is None or _TLS_ON_FAST_TRANSPORT
+    use_fast = _use_fast_transport(
+        fast_transport,
+        ssl_context is not None,
+        kwargs,
+        {"backlog", "reuse_address", "reuse_port", "start_serving", "ssl_handshake_timeout"},
+        "create_server",
     )
-    unsupported = set(kwargs) - {"backlog", "reuse_address", "reuse_port", "start_serving", "ssl_handshake_timeout"}
-    if use_fast and unsupported:
-        if fast_transport:
-            raise TypeError(
-                f"fast_transport=True cannot be combined with create_server arguments {sorted(unsupported)}"
-            )
-        use_fast = False
     if use_fast:
         start_serving = kwargs.pop("start_serving", True)
         handshake_timeout = kwargs.pop("ssl_handshake_timeout", None)
