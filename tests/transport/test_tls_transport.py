@@ -157,7 +157,7 @@ async def test_flow_control_delivers_what_was_decrypted_before_a_pause(
 
     ctx = ssl.create_default_context(cafile=str(tls_files[0]))
     async with ws_server(Burst, ssl_context=server_ssl_context, fast_transport=True) as server:
-        async with connect(server.url(secure=True), ssl=ctx, max_queue=4, compression=None) as ws:
+        async with connect(server.url(secure=True), ssl=ctx, max_queue=4, compression=None, fast_transport=True) as ws:
             assert isinstance(ws._transport.underlying_transport, TLSTransport)
             received = []
             for _ in range(count):
