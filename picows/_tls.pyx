@@ -270,7 +270,9 @@ cdef class TLSTransport(SocketTransport):
             return
         n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
         if n > 0:
-            BIO_write(self._rbio, _in_buf, <int>n)
+            if BIO_write(self._rbio, _in_buf, <int>n) != n:
+                self._fatal_error(MemoryError("the TLS input buffer could not grow"), "fatal error on a TLS connection")
+                return
             if self._handshaking:
                 self._handshake_step()
             else:
@@ -298,6 +300,7 @@ cdef class TLSTransport(SocketTransport):
                     ptr = self._protocol.get_read_ptr(&size)
                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
                     if n > 0:
+                        first_error = None
                         self._protocol.on_data(n)
                         if not SSL_has_pending(self._ssl) and not BIO_ctrl_pending(self._rbio):
                             break  # all decrypted: skip the SSL_read that would only say "want more"
