@@ -254,3 +254,39 @@ async def test_disconnect_from_a_frame_callback_sends_the_replies_then_close_not
         await bounded(transport.wait_disconnected())
         assert [f[3] for f in client.data_frames()] == [b"reply 0", b"reply 1", b"reply 2"]
     assert errors == []
+
+
+async def test_permessage_deflate_over_tls(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    text = ("compressible " * 20_000).encode()
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True, permessage_deflate=True) as server:
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context, permessage_deflate=True)
+        assert transport.response is not None
+        assert "permessage-deflate" in (transport.response.headers.get("Sec-WebSocket-Extensions") or "")
+        for _ in range(3):
+            transport.send(WSMsgType.TEXT, text)
+        frames = await client.wait_frames(3)
+        assert [f[3] for f in frames] == [text] * 3
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+
+
+async def test_wss_falls_back_to_the_loop_transport_where_tls_is_unavailable(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picows import api
+    from picows._fastserver import WSServer
+    from picows._socket import SocketTransport
+
+    monkeypatch.setattr(api, "_TLS_ON_FAST_TRANSPORT", False)
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True) as server:
+        assert not isinstance(server.server, WSServer)
+        transport, client = await bounded(picows.ws_connect(
+            RecordingListener, server.url(secure=True), ssl_context=client_ssl_context, fast_transport=True))
+        assert not isinstance(transport.underlying_transport, SocketTransport)
+        transport.send(WSMsgType.TEXT, "on the loop's TLS")
+        assert isinstance(client, RecordingListener)
+        assert (await client.wait_frames(1))[0][3] == b"on the loop's TLS"
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
