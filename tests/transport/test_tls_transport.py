@@ -290,3 +290,24 @@ async def test_wss_falls_back_to_the_loop_transport_where_tls_is_unavailable(
         assert (await client.wait_frames(1))[0][3] == b"on the loop's TLS"
         transport.disconnect()
         await bounded(transport.wait_disconnected())
+
+
+async def test_many_connections_share_the_ciphertext_buffers_without_mixing(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # Every TLS connection passes its ciphertext through the same two static buffers: interleaved traffic on
+    # many connections must still reach each one intact.
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True, max_frame_size=2**20) as server:
+
+        async def one(k: int) -> None:
+            transport, client = await tls_connect(server.url(secure=True), client_ssl_context, max_frame_size=2**20)
+            expected = [bytes([k]) * ((k * 7919 + i * 104729) % 70_000) for i in range(30)]
+            for payload in expected:
+                transport.send(WSMsgType.BINARY, payload)
+                await asyncio.sleep(0)
+            frames = await client.wait_frames(len(expected))
+            assert [f[3] for f in frames] == expected
+            transport.disconnect()
+            await bounded(transport.wait_disconnected())
+
+        await bounded(asyncio.gather(*(one(k) for k in range(20))), 30)
