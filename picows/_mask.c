@@ -86,11 +86,19 @@ static void mask_avx2(uint8_t *dst, const uint8_t *src, size_t len, const uint8_
     memcpy(&k32, key, sizeof k32);
     const __m256i k = _mm256_set1_epi32((int)k32);
     size_t i = 0;
-    for (; i + 64 <= len; i += 64) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(src + i));
-        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 32));
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i), _mm256_xor_si256(a, k));
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i + 32), _mm256_xor_si256(b, k));
+    /* 128 bytes a step: four loads folded into the XORs, four stores and one loop test (~5.5 instructions
+       per 64 bytes; two registers a step left one load unfolded and cost 9). */
+    for (; i + 128 <= len; i += 128) {
+        const uint8_t *s = src + i;
+        uint8_t *d = dst + i;
+        __m256i a = _mm256_xor_si256(k, _mm256_loadu_si256((const __m256i *)(const void *)s));
+        __m256i b = _mm256_xor_si256(k, _mm256_loadu_si256((const __m256i *)(const void *)(s + 32)));
+        __m256i c = _mm256_xor_si256(k, _mm256_loadu_si256((const __m256i *)(const void *)(s + 64)));
+        __m256i e = _mm256_xor_si256(k, _mm256_loadu_si256((const __m256i *)(const void *)(s + 96)));
+        _mm256_storeu_si256((__m256i *)(void *)d, a);
+        _mm256_storeu_si256((__m256i *)(void *)(d + 32), b);
+        _mm256_storeu_si256((__m256i *)(void *)(d + 64), c);
+        _mm256_storeu_si256((__m256i *)(void *)(d + 96), e);
     }
     for (; i + 32 <= len; i += 32) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(src + i));
