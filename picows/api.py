@@ -179,8 +179,8 @@ async def ws_connect(
         permessage_deflate: offer permessage-deflate (RFC 7692); True for the defaults or a
             :class:`WSDeflateOptions`. When the server agrees, frames reach the listener decompressed (``rsv1``
             False) and ``send`` compresses messages of ``min_size`` bytes or more.
-        fast_transport: for ``ws://``, run the connection on picows' own socket transport (reads and writes in C,
-            no asyncio stream transport) instead of ``loop.create_connection``; None picks the default: on, unless
+        fast_transport: run the connection on picows' own socket transport (reads and writes in C, no asyncio
+            stream transport) instead of ``loop.create_connection``; None picks the default: on, unless
             ``**kwargs`` other than ``server_hostname`` and ``ssl_handshake_timeout`` are given or the environment
             variable ``PICOWS_FAST_TRANSPORT=0`` is set. ``wss://`` runs on it too (OpenSSL driven directly, see
             :doc:`/topics/performance`) where ``picows._tls.AVAILABLE`` is true (CPython with a shared OpenSSL).
