@@ -57,7 +57,7 @@ cdef class SocketTransport:
         object _on_writable_cb
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1
-    # Nothing is gathered or buffered: send now, buffer what the kernel does not take (TLS encrypts first).
+    # Nothing is gathered or buffered: send now, buffer what the kernel does not take.
     cdef int _send_now(self, const char* data, Py_ssize_t size) except -1
     cdef _read_eof(self)
     cdef _read_failed(self, int err)

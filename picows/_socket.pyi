@@ -46,7 +46,8 @@ class SocketTransport:
     def abort(self) -> None:
         """Close at once, dropping the write buffer."""
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """'socket', 'sockname', 'peername'; 'sslcontext' is None."""
+        """'socket', 'sockname', 'peername', 'sslcontext' (None over plain TCP); TLS adds 'ssl_object', 'peercert',
+        'cipher', 'compression'."""
     def get_protocol(self) -> StreamProtocol:
         """The protocol this transport drives."""
     def set_protocol(self, protocol: StreamProtocol) -> None:

@@ -486,7 +486,8 @@ cdef class SocketTransport:
     # ---- the rest of asyncio.BaseTransport -------------------------------------------------------------------
 
     def get_extra_info(self, name, default=None):
-        """'socket', 'sockname', 'peername'; 'sslcontext' is None (plain TCP)."""
+        """'socket', 'sockname', 'peername', 'sslcontext' (None over plain TCP); over TLS also 'ssl_object', then
+        'peercert', 'cipher' and 'compression' once the handshake is done."""
         return self._extra.get(name, default)
 
     def get_protocol(self):

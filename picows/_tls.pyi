@@ -3,7 +3,6 @@
 import asyncio
 import socket
 import ssl
-from typing import Any
 
 from typing_extensions import disjoint_base
 
@@ -33,5 +32,3 @@ class TLSTransport(SocketTransport):
         """Run the TLS handshake, then call the protocol's connection_made and start reading."""
     def close(self) -> None:
         """Send the buffered data and TLS's close_notify, then close the socket."""
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """'socket', 'sockname', 'peername', 'sslcontext', 'ssl_object'; then 'peercert', 'cipher', 'compression'."""

@@ -331,10 +331,6 @@ cdef class TLSTransport(SocketTransport):
         if eof and not self._closing:
             self._read_eof()
 
-    def pause_reading(self):
-        """Stop calling the protocol with data until resume_reading()."""
-        SocketTransport.pause_reading(self)
-
     def resume_reading(self):
         """Undo pause_reading(); data decrypted or received before the pause is delivered first."""
         SocketTransport.resume_reading(self)
@@ -374,11 +370,6 @@ cdef class TLSTransport(SocketTransport):
         self._encrypt(body, body_size)
         if not self._corked:
             self._send_out()
-        return 0
-
-    cdef int _send_now(self, const char* data, Py_ssize_t size) except -1:
-        self._encrypt(data, size)
-        self._send_out()
         return 0
 
     cdef _flush(self):
@@ -477,11 +468,6 @@ cdef class TLSTransport(SocketTransport):
             self._handshake_failed(exc)
             return
         SocketTransport._fatal_error(self, exc, message)
-
-    def get_extra_info(self, name, default=None):
-        """'socket', 'sockname', 'peername', 'sslcontext', 'ssl_object'; after the handshake also 'peercert',
-        'cipher' and 'compression'."""
-        return self._extra.get(name, default)
 
     def __repr__(self):
         state = "handshaking" if self._handshaking else "closing" if self._closing else "open"

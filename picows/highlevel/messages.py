@@ -32,28 +32,21 @@ from .exceptions import ConcurrencyError, PayloadTooBig
 __all__ = ["Assembler", "Data", "parse_limits"]
 
 
-def _find_current_task() -> Callable[[asyncio.AbstractEventLoop], object]:
-    # asyncio.current_task(loop) without a Python frame: it is C on 3.12+, a Python function on 3.11.
+def _find_current_task() -> tuple[
+    Callable[[asyncio.AbstractEventLoop], object], dict[asyncio.AbstractEventLoop, object] | None
+]:
+    # asyncio.current_task(loop) without a Python frame: it is C on 3.12+. Python 3.11 has only a Python
+    # function, but also the dict it reads, and a C-level lookup in that dict costs less than any call.
     import _asyncio
 
     current_task = getattr(_asyncio, "current_task", None)
     if current_task is not None:
-        return cast("Callable[[asyncio.AbstractEventLoop], object]", current_task)
-    return asyncio.current_task  # pragma: no cover - other Python implementations
+        return cast("Callable[[asyncio.AbstractEventLoop], object]", current_task), None
+    current_tasks = getattr(_asyncio, "_current_tasks", None)
+    return asyncio.current_task, cast("dict[asyncio.AbstractEventLoop, object] | None", current_tasks)
 
 
-def _find_current_tasks() -> dict[asyncio.AbstractEventLoop, object] | None:
-    # Python 3.11 has no C current_task(), but the dict asyncio.current_task() reads: a C-level lookup in it
-    # costs less than a call of its get() method.
-    import _asyncio
-
-    if hasattr(_asyncio, "current_task"):
-        return None
-    return cast("dict[asyncio.AbstractEventLoop, object] | None", getattr(_asyncio, "_current_tasks", None))
-
-
-_current_task = _find_current_task()
-_current_tasks = _find_current_tasks()
+_current_task, _current_tasks = _find_current_task()
 
 # The methods the per-message path calls, looked up once: a call through the method descriptor skips the
 # lookup by name that ``waiter.set_result(...)`` costs each time. The assembler creates its futures itself
