@@ -1,7 +1,36 @@
 # Compiles messages.py as a cdef class (Cython pure-Python mode): put() and get() run once per message, and
 # the listener calls them through C, not through attribute lookups and bound methods.
 
+cimport cython
+
 cdef dict _current_tasks
+cdef object _current_task
+cdef object _context_run
+cdef object _CancelledError
+cdef int _PENDING, _RESULT, _EXCEPTION, _CANCELLED
+cdef bint _WAKE_WITH_DONE_FUTURE
+
+
+@cython.final
+@cython.freelist(4)
+cdef class _Waiter:
+    cdef:
+        public bint _asyncio_future_blocking
+        readonly object _loop
+        object _callback
+        object _context
+        list _more
+        int _state
+        object _result
+        object _cancel_msg
+        object _done_future
+
+    cdef _finish(self, int state, value, bint eager)
+
+
+@cython.locals(waiter=_Waiter)
+cdef _Waiter _new_waiter(loop, done_future)
+cdef object _waiter_result(_Waiter waiter)
 
 
 cdef class Assembler:
@@ -16,8 +45,9 @@ cdef class Assembler:
         public list fragments
         bint _text
         Py_ssize_t _size
-        object _waiter
+        readonly _Waiter _waiter
         object _loop
+        object _done_future
         object _closed
         bint _clean_close
         object _stream
@@ -27,7 +57,8 @@ cdef class Assembler:
     cpdef put(self, message)
     cpdef put_fragment(self, bytes data, text, bint fin)
     cpdef close(self, exc, bint clean=*)
-    cpdef _create_future(self)
+    cpdef _Waiter _create_future(self)
     cpdef _pop(self)
-    cpdef _new_waiter(self)
-    cdef _resolve(self, waiter, message)
+    cpdef _Waiter _new_waiter(self)
+    cdef _resolve(self, _Waiter waiter, message)
+    cdef _cancelled(self, _Waiter waiter)

@@ -10,10 +10,11 @@ callables, ``pause`` and ``resume``, which the connection wires to the socket's
 
 Speed matters here, because every message goes through this class:
 
-* a message that arrives while a consumer waits resolves the consumer's future
+* a message that arrives while a consumer waits resolves the consumer's waiter
   directly and never touches the queue, and resumes the consumer at once
-  (see ``Assembler._resolve``) instead of on the next loop pass;
-* a consumer that finds a message queued gets it without creating a future;
+  (see ``_Waiter._finish``) instead of on the next loop pass;
+* the waiter is a minimal future of our own (``_Waiter``), not an ``asyncio.Future``;
+* a consumer that finds a message queued gets it without creating a waiter;
 * a message is stored exactly as it will be returned (``str`` or ``bytes``);
   converting only happens when ``decode`` asks for the other type.
 """
@@ -23,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextvars
+import sys
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
-from typing import cast
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, cast
 
 from .exceptions import ConcurrencyError, PayloadTooBig
 
@@ -48,14 +50,21 @@ def _find_current_task() -> tuple[
 
 _current_task, _current_tasks = _find_current_task()
 
-# The methods the per-message path calls, looked up once: a call through the method descriptor skips the
-# lookup by name that ``waiter.set_result(...)`` costs each time. The assembler creates its futures itself
-# (_create_future), always of exactly this type.
-_Future = asyncio.Future
-_set_result = asyncio.Future.set_result
-_done = asyncio.Future.done
-_remove_done_callback = asyncio.Future.remove_done_callback
 _context_run = contextvars.Context.run
+_copy_context = contextvars.copy_context
+_CancelledError = asyncio.CancelledError
+
+# The task's wake-up reads the result of the future it is called with, and for an exact asyncio.Future it
+# reads it in C; for any other object it calls ``result()`` by a C-string method name (3.11: ~1,400
+# instructions). So a waiter that finished with a result wakes the task with an already finished Future
+# (one per connection) instead of itself. CPython's Task only reads that future's result (3.9-3.14 checked).
+_WAKE_WITH_DONE_FUTURE = sys.implementation.name == "cpython" and (3, 9) <= sys.version_info < (3, 15)
+
+# _Waiter states.
+_PENDING = 0
+_RESULT = 1
+_EXCEPTION = 2
+_CANCELLED = 3
 
 #: A message: ``str`` for a text message, ``bytes`` for a binary one.
 Data = str | bytes
@@ -89,6 +98,177 @@ def _convert(message: Data, decode: bool | None) -> Data:
     if decode:
         return message if isinstance(message, str) else message.decode()
     return message.encode() if isinstance(message, str) else message
+
+
+class _Waiter:
+    """A one-shot future for the one task waiting in ``recv()``: what asyncio's Task needs of a future.
+
+    An ``asyncio.Future`` per waiting ``recv()`` cost ~1,600 instructions to create (keyword parsing, a
+    ``loop.get_debug()`` call, a keyword dict) and its eager hand-over had to dig the task's wake-up out of
+    the callback list (~1,000 more): a third of what the high-level API cost per message over the listener
+    API. The Task only uses a future through its duck-typed protocol (``_asyncio_future_blocking``,
+    ``_loop``, ``add_done_callback``, ``cancel``, ``result``), so this class implements that protocol and
+    keeps the one callback (the task's wake-up) in a field. It never leaves the assembler and the task
+    awaiting it. Awaiting it returns ``None``: the waiting coroutine reads ``_result`` itself, so finishing
+    needs no ``StopIteration`` carrying a value.
+
+    There is no ``get_loop()`` on purpose: the Task then reads ``_loop`` (as ``asyncio.futures._get_loop``
+    does), which costs a plain attribute read instead of a bound method and a call per wait.
+    """
+
+    # Declared for mypy; compiled, the .pxd declares them as C fields.
+    _asyncio_future_blocking: bool
+    _loop: asyncio.AbstractEventLoop
+    _callback: Callable[[Any], object] | None
+    _context: contextvars.Context | None
+    _more: list[tuple[Callable[[Any], object], contextvars.Context]] | None
+    _state: int
+    _result: Any
+    _cancel_msg: Any
+    _done_future: asyncio.Future[None] | None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self  # type: ignore[return-value]  # an iterator is all await needs
+
+    def __iter__(self) -> _Waiter:
+        return self
+
+    def __next__(self) -> Any:
+        state = self._state
+        if state == _PENDING:
+            self._asyncio_future_blocking = True
+            return self
+        if state != _RESULT:
+            self.result()  # raises the exception or CancelledError
+        raise StopIteration
+
+    def done(self) -> bool:
+        """``True`` once a result, an exception or a cancellation is set."""
+        return self._state != _PENDING
+
+    def cancelled(self) -> bool:
+        """``True`` if the waiter was cancelled."""
+        return self._state == _CANCELLED
+
+    def result(self) -> Any:
+        """The message; raises the exception set, or ``CancelledError``."""
+        state = self._state
+        if state == _RESULT:
+            return self._result
+        if state == _EXCEPTION:
+            raise self._result
+        if state == _CANCELLED:
+            msg = self._cancel_msg
+            raise _CancelledError() if msg is None else _CancelledError(msg)
+        raise asyncio.InvalidStateError("Result is not set.")
+
+    def exception(self) -> BaseException | None:
+        """The exception set, or ``None``; raises ``CancelledError`` if cancelled."""
+        state = self._state
+        if state == _EXCEPTION:
+            return cast("BaseException", self._result)
+        if state == _RESULT:
+            return None
+        return cast("BaseException | None", self.result())  # raises
+
+    def add_done_callback(self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None) -> None:
+        """Call ``fn(self)`` once done, through the loop (the waiting task's wake-up)."""
+        if context is None:
+            context = _copy_context()
+        if self._state != _PENDING:
+            self._loop.call_soon(fn, self, context=context)
+        elif self._callback is None:
+            self._callback = fn
+            self._context = context
+        else:
+            if self._more is None:
+                self._more = []
+            self._more.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        """Forget the callbacks equal to ``fn``; return how many were removed."""
+        removed = 0
+        if self._callback is not None and self._callback == fn:
+            self._callback = self._context = None
+            removed = 1
+        if self._more:
+            kept = [(f, c) for f, c in self._more if f != fn]
+            removed += len(self._more) - len(kept)
+            self._more = kept
+        return removed
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the waiter (the Task does, when it is cancelled); ``False`` if already done."""
+        if self._state != _PENDING:
+            return False
+        self._cancel_msg = msg
+        self._finish(_CANCELLED, None, False)
+        return True
+
+    def set_result(self, result: Any) -> None:
+        """Finish with ``result``, waking the task through the loop."""
+        if self._state != _PENDING:
+            raise asyncio.InvalidStateError("the waiter is already done")
+        self._finish(_RESULT, result, False)
+
+    def set_exception(self, exc: BaseException) -> None:
+        """Finish with ``exc``, waking the task through the loop."""
+        if self._state != _PENDING:
+            raise asyncio.InvalidStateError("the waiter is already done")
+        self._finish(_EXCEPTION, exc, False)
+
+    def _finish(self, state: int, value: Any, eager: bool) -> None:
+        # Eager: called from a loop callback (the engine handling a read) with no task running, so the task's
+        # wake-up can run right here, as an eager task would: the task resumes now and what it sends joins the
+        # engine's gathered write, instead of a handle and a loop pass per message. Inside a running task
+        # asyncio cannot step another one, so the wake-up goes through the loop as usual.
+        self._state = state
+        self._result = value
+        callback = self._callback
+        context = self._context
+        more = self._more
+        if callback is None and more is None:
+            return
+        self._callback = self._context = self._more = None
+        loop = self._loop
+        if callback is not None and context is not None:
+            arg = self._done_future if state == _RESULT and self._done_future is not None else self
+            if eager and more is None:
+                try:
+                    _context_run(context, callback, arg)
+                except RuntimeError:
+                    # The context or the task could not be entered, so nothing ran: let the loop do it.
+                    loop.call_soon(callback, arg, context=context)
+                return
+            loop.call_soon(callback, arg, context=context)
+        if more is not None:
+            for fn, ctx in more:
+                loop.call_soon(fn, self, context=ctx)
+
+
+def _new_waiter(loop: asyncio.AbstractEventLoop, done_future: asyncio.Future[None] | None) -> _Waiter:
+    # No __init__ call: compiled, this is the type's allocation (from a free list) and a few C stores.
+    waiter = _Waiter.__new__(_Waiter)
+    waiter._loop = loop
+    waiter._done_future = done_future
+    waiter._state = _PENDING
+    waiter._asyncio_future_blocking = False
+    waiter._callback = None
+    waiter._context = None
+    waiter._more = None
+    waiter._result = None
+    waiter._cancel_msg = None
+    return waiter
+
+
+def _new_waiter_for_tests(loop: asyncio.AbstractEventLoop) -> _Waiter:
+    """A pending waiter outside any assembler (for tests of its future protocol)."""
+    return _new_waiter(loop, None)
+
+
+def _waiter_result(waiter: _Waiter) -> Any:
+    # What the awaiting coroutine returns once woken; compiled, a C-level read (the local is not typed).
+    return waiter._result
 
 
 class Assembler:
@@ -125,8 +305,9 @@ class Assembler:
         self.fragments: list[bytes] | None = None
         self._text = False
         self._size = 0
-        self._waiter: asyncio.Future[Data] | None = None
+        self._waiter: _Waiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._done_future: asyncio.Future[None] | None = None
         self._closed: BaseException | None = None
         self._clean_close = False
         # Streaming state: a deque of raw pieces while get_streaming() runs.
@@ -147,7 +328,7 @@ class Assembler:
             self._stream_put(message, True)
             return
         waiter = self._waiter
-        if waiter is not None and not _done(waiter):
+        if waiter is not None and waiter._state == _PENDING:
             # A consumer is waiting: hand it over, no queue round trip.
             self._waiter = None
             self._resolve(waiter, message)
@@ -196,29 +377,12 @@ class Assembler:
             payload = b"".join(fragments)
             self.put(payload.decode() if self._text else payload)
 
-    def _resolve(self, waiter: asyncio.Future[Data], message: Data) -> None:
-        # set_result() would schedule the waiting task's wake-up for the next loop pass: a handle and a
-        # loop pass per message, most of what the high-level API cost over the listener API. Called
-        # from a loop callback (the engine handling a read), no task is running, so the wake-up can run
-        # right here, as an eager task would: the task resumes now, and what it sends joins the
-        # engine's gathered write. Inside a running task asyncio cannot step another one, so the wake-up
-        # goes through the loop as usual. The one callback on the future is the task's wake-up: nothing
-        # else ever sees this future.
+    def _resolve(self, waiter: _Waiter, message: Data) -> None:
+        # Eager wake-up (see _Waiter._finish) only when no task is running: we are then in a loop callback.
         loop = self._loop
         tasks = _current_tasks
-        if loop is not None and (tasks.get(loop) if tasks is not None else _current_task(loop)) is None:
-            callbacks = waiter._callbacks
-            if callbacks and len(callbacks) == 1:
-                wakeup, context = callbacks[0]
-                _remove_done_callback(waiter, wakeup)
-                _set_result(waiter, message)
-                try:
-                    _context_run(context, wakeup, waiter)
-                except RuntimeError:
-                    # The context or the task could not be entered, so nothing ran: let the loop do it.
-                    loop.call_soon(wakeup, waiter, context=context)
-                return
-        waiter.set_result(message)
+        eager = loop is not None and (tasks.get(loop) if tasks is not None else _current_task(loop)) is None
+        waiter._finish(_RESULT, message, eager)
 
     def close(self, exc: BaseException, clean: bool = False) -> None:
         """End the stream of messages: once the queue is drained, consumers get ``exc``.
@@ -231,9 +395,9 @@ class Assembler:
         self._closed = exc
         self._clean_close = clean
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None and waiter._state == _PENDING:
             self._waiter = None
-            waiter.set_exception(exc)
+            waiter._finish(_EXCEPTION, exc, False)
 
     # -- consumer side ------------------------------------------------------
 
@@ -254,10 +418,11 @@ class Assembler:
         else:
             waiter = self._new_waiter()
             try:
-                message = await waiter
-            except asyncio.CancelledError:
+                await waiter
+            except _CancelledError:
                 self._cancelled(waiter)
                 raise
+            message = _waiter_result(waiter)
         if decode is None:
             return message
         return _convert(message, decode)
@@ -269,17 +434,18 @@ class Assembler:
         try:
             waiter = self._new_waiter()
             try:
-                message: Data = await waiter
-                return message
-            except asyncio.CancelledError:
+                await waiter
+            except _CancelledError:
                 self._cancelled(waiter)
                 raise
+            message: Data = _waiter_result(waiter)
+            return message
         except BaseException as exc:
             if exc is self._closed and self._clean_close:
                 raise StopAsyncIteration from None
             raise
 
-    def _new_waiter(self) -> asyncio.Future[Data]:
+    def _new_waiter(self) -> _Waiter:
         if self._waiter is not None or self._stream is not None:
             raise ConcurrencyError("another coroutine is already waiting for the next message")
         if self._closed is not None:
@@ -288,15 +454,16 @@ class Assembler:
         self._waiter = waiter
         return waiter
 
-    def _create_future(self) -> asyncio.Future[Data]:
+    def _create_future(self) -> _Waiter:
         loop = self._loop
         if loop is None:
+            # Once per connection: on Python 3.11 finding the running loop costs a getpid() system call.
             loop = self._loop = asyncio.get_running_loop()
-        # Not asyncio.Future() without a loop: on Python 3.11 finding the running loop costs a getpid() system
-        # call per message. Nor uvloop's create_future(), which looks up the Future type and builds the loop=
-        # keyword dict each time, or a functools.partial, which copies its keyword dict per call: compiled,
-        # this call passes loop= with a constant keyword-names tuple.
-        return _Future(loop=loop)
+            if _WAKE_WITH_DONE_FUTURE:
+                done_future: asyncio.Future[None] = asyncio.Future(loop=loop)
+                done_future.set_result(None)
+                self._done_future = done_future
+        return _new_waiter(loop, self._done_future)
 
     def _pop(self) -> Data:
         # The next queued message; reading resumes once the queue is down to the low-water mark.
@@ -307,12 +474,12 @@ class Assembler:
             self._resume()
         return message
 
-    def _cancelled(self, waiter: asyncio.Future[Data]) -> None:
+    def _cancelled(self, waiter: _Waiter) -> None:
         if self._waiter is waiter:
             self._waiter = None
-        elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+        elif waiter._state == _RESULT:
             # The message arrived as we were cancelled: don't lose it.
-            self._queue.appendleft(waiter.result())
+            self._queue.appendleft(waiter._result)
 
     def get_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data, None]:
         """Yield the pieces of the next message as they arrive.
@@ -388,6 +555,6 @@ class Assembler:
             self.paused = True
             self._pause()
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None and waiter._state == _PENDING:
             self._waiter = None
             self._resolve(waiter, b"")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import pytest
 
@@ -232,3 +233,131 @@ async def test_queued_message_is_returned_without_suspending() -> None:
     with pytest.raises(StopIteration) as info:
         coro.send(None)
     assert info.value.value == "ready"
+
+
+# -- the assembler's own future (_Waiter) ------------------------------------
+
+
+async def test_get_timed_out_by_wait_for_leaves_the_assembler_usable() -> None:
+    asm, _ = make()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(asm.get(), 0.01)
+    asm.put("after")  # no waiter left behind: queued, not lost
+    assert await asyncio.wait_for(asm.get(), 1) == "after"
+
+
+async def test_cancelled_waiting_get_frees_the_slot() -> None:
+    asm, _ = make()
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    task.cancel("stop")
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+    waiter = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    asm.put(b"next")
+    assert await waiter == b"next"
+
+
+async def test_message_put_from_a_task_resumes_the_consumer_through_the_loop() -> None:
+    asm, _ = make()
+    got: list[object] = []
+
+    async def consume() -> None:
+        got.append(await asm.get())
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0)
+    asm.put("x")  # a task is running (this one): the wake-up cannot run inline
+    assert got == []
+    await task
+    assert got == ["x"]
+
+
+async def test_waiter_implements_the_future_protocol() -> None:
+    from picows.highlevel.messages import _Waiter
+
+    asm, _ = make()
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    waiter = asm._waiter
+    assert isinstance(waiter, _Waiter)
+    assert asyncio.isfuture(cast(object, waiter))
+    assert not waiter.done() and not waiter.cancelled()
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.result()
+    calls: list[str] = []
+    waiter.add_done_callback(lambda w: calls.append("a"))
+    extra = lambda w: calls.append("b")  # noqa: E731
+    waiter.add_done_callback(extra)
+    waiter.add_done_callback(extra)
+    assert waiter.remove_done_callback(extra) == 2
+    waiter.add_done_callback(lambda w: calls.append("c"))
+    waiter.set_result("r")  # from a task: every callback goes through the loop
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.set_result("again")
+    assert not waiter.cancel()
+    assert waiter.result() == "r" and waiter.exception() is None
+    assert await task == "r"
+    await asyncio.sleep(0)
+    assert calls == ["a", "c"]
+    late: list[object] = []
+    waiter.add_done_callback(late.append)  # already done: scheduled at once
+    await asyncio.sleep(0)
+    assert late == [waiter]
+
+
+async def test_waiter_cancel_and_exception_states() -> None:
+    from picows.highlevel.messages import _new_waiter_for_tests
+
+    loop = asyncio.get_running_loop()
+    cancelled = _new_waiter_for_tests(loop)
+    assert cancelled.cancel("why")
+    assert cancelled.cancelled() and cancelled.done()
+    with pytest.raises(asyncio.CancelledError, match="why"):
+        cancelled.result()
+    with pytest.raises(asyncio.CancelledError):
+        cancelled.exception()
+    failed = _new_waiter_for_tests(loop)
+    exc = ValueError("bad")
+    failed.set_exception(exc)
+    assert failed.exception() is exc
+    with pytest.raises(ValueError, match="bad"):
+        failed.result()
+
+
+def test_pure_python_assembler_works(tmp_path: object) -> None:
+    # messages.py runs uncompiled where the extension is not built: load the source as its own module.
+    import importlib.util
+
+    import picows.highlevel
+
+    path = picows.highlevel.__path__[0] + "/messages.py"
+    spec = importlib.util.spec_from_file_location("picows.highlevel._messages_source", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert str(module.__file__).endswith(".py")
+
+    async def scenario() -> list[object]:
+        asm = module.Assembler(4, 1)
+        out: list[object] = [await asyncio.wait_for(_put_later(asm, "a"), 1)]
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asm.get(), 0.01)
+        asm.put(b"b")
+        out.append(await asm.get())
+        task = asyncio.ensure_future(asm.get_next())
+        await asyncio.sleep(0)
+        asm.close(ConnectionClosedOK(None, None), clean=True)
+        with pytest.raises(StopAsyncIteration):
+            await task
+        return out
+
+    async def _put_later(asm: object, message: str) -> object:
+        getter = asyncio.ensure_future(asm.get())  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
+        asm.put(message)  # type: ignore[attr-defined]
+        return await getter
+
+    assert asyncio.run(scenario()) == ["a", b"b"]
