@@ -66,9 +66,6 @@ class State(enum.IntEnum):
 
 # uvloop's loop.time() has millisecond resolution: too coarse for a loopback RTT.
 _now = time.perf_counter
-# recv() and __anext__() call these directly: a method lookup per message saved.
-_assembler_get = Assembler.get
-_assembler_get_next = Assembler.get_next
 
 # Module constants: a global lookup is cheaper than an enum attribute on the hot path.
 _OPEN = State.OPEN
@@ -357,9 +354,9 @@ class Connection:
                 after a normal close).
             ConcurrencyError: another coroutine is already in ``recv()``.
         """
-        # Return the assembler's coroutine itself: one coroutine per message, not two. Through the function
-        # looked up once, not a method lookup per call.
-        return _assembler_get(self._assembler, decode)
+        # Return the assembler's coroutine itself (a C call when compiled): one object per message, which is
+        # also the future the task waits on (messages._Waiter).
+        return self._assembler.get(decode)
 
     def recv_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data, None]:
         """Yield the pieces of the next message as its frames arrive.
@@ -374,7 +371,7 @@ class Connection:
 
     def __anext__(self) -> Coroutine[Any, Any, Data]:
         # The assembler's own coroutine ends the iteration on a normal close: one coroutine per message.
-        return _assembler_get_next(self._assembler)
+        return self._assembler.get_next()
 
     # -- sending ------------------------------------------------------------
 

@@ -8,14 +8,18 @@ cdef object _current_task
 cdef object _context_run
 cdef object _CancelledError
 cdef int _PENDING, _RESULT, _EXCEPTION, _CANCELLED
+cdef int _CREATED, _STARTED, _FINISHED
 cdef bint _WAKE_WITH_DONE_FUTURE
+
+
+cdef class Assembler
 
 
 @cython.final
 @cython.freelist(4)
 cdef class _Waiter:
     cdef:
-        public bint _asyncio_future_blocking
+        public object _asyncio_future_blocking
         readonly object _loop
         object _callback
         object _context
@@ -24,13 +28,30 @@ cdef class _Waiter:
         object _result
         object _cancel_msg
         object _done_future
+        Assembler _assembler
+        object _decode
+        bint _for_next
+        int _step
 
     cdef _finish(self, int state, value, bint eager)
+    @cython.locals(assembler=Assembler)
+    cdef _abandon(self)
+    cdef _raise(self)
+    @cython.locals(assembler=Assembler)
+    cdef _raise_as(self, exc)
 
+
+cdef extern from "highlevel/_am_send.h":
+    ctypedef object (*picows_step_fn)(object)
+    int picows_install_am_send(object tp, picows_step_fn step) except -1
+
+@cython.locals(waiter=_Waiter)
+cdef object _waiter_step(object obj)
 
 @cython.locals(waiter=_Waiter)
 cdef _Waiter _new_waiter(loop, done_future)
-cdef object _waiter_result(_Waiter waiter)
+@cython.locals(waiter=_Waiter)
+cdef _Waiter _new_recv(Assembler assembler, decode, bint for_next)
 
 
 cdef class Assembler:
@@ -59,6 +80,9 @@ cdef class Assembler:
     cpdef close(self, exc, bint clean=*)
     cpdef _Waiter _create_future(self)
     cpdef _pop(self)
-    cpdef _Waiter _new_waiter(self)
+    cpdef _new_waiter(self)
+    cdef _init_loop(self)
+    cpdef get(self, decode=*)
+    cpdef get_next(self)
+    cdef object _start(self, _Waiter waiter)
     cdef _resolve(self, _Waiter waiter, message)
-    cdef _cancelled(self, _Waiter waiter)

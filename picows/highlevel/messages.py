@@ -26,8 +26,9 @@ import codecs
 import contextvars
 import sys
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any, cast
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from types import TracebackType
+from typing import Any, NoReturn, cast
 
 from .exceptions import ConcurrencyError, PayloadTooBig
 
@@ -60,11 +61,16 @@ _CancelledError = asyncio.CancelledError
 # (one per connection) instead of itself. CPython's Task only reads that future's result (3.9-3.14 checked).
 _WAKE_WITH_DONE_FUTURE = sys.implementation.name == "cpython" and (3, 9) <= sys.version_info < (3, 15)
 
-# _Waiter states.
+# _Waiter states, as a future.
 _PENDING = 0
 _RESULT = 1
 _EXCEPTION = 2
 _CANCELLED = 3
+
+# _Waiter steps, as a coroutine.
+_CREATED = 0
+_STARTED = 1
+_FINISHED = 2
 
 #: A message: ``str`` for a text message, ``bytes`` for a binary one.
 Data = str | bytes
@@ -101,23 +107,27 @@ def _convert(message: Data, decode: bool | None) -> Data:
 
 
 class _Waiter:
-    """A one-shot future for the one task waiting in ``recv()``: what asyncio's Task needs of a future.
+    """The coroutine ``recv()`` returns, and the one-shot future its task waits on: one object for both.
 
-    An ``asyncio.Future`` per waiting ``recv()`` cost ~1,600 instructions to create (keyword parsing, a
-    ``loop.get_debug()`` call, a keyword dict) and its eager hand-over had to dig the task's wake-up out of
-    the callback list (~1,000 more): a third of what the high-level API cost per message over the listener
-    API. The Task only uses a future through its duck-typed protocol (``_asyncio_future_blocking``,
-    ``_loop``, ``add_done_callback``, ``cancel``, ``result``), so this class implements that protocol and
-    keeps the one callback (the task's wake-up) in a field. It never leaves the assembler and the task
-    awaiting it. Awaiting it returns ``None``: the waiting coroutine reads ``_result`` itself, so finishing
-    needs no ``StopIteration`` carrying a value.
+    Per message, ``recv()`` used to cost a coroutine (plus its locals, plus the wrapper Cython creates when
+    Python code awaits a Cython coroutine) and an ``asyncio.Future`` (~1,600 instructions to create: keyword
+    parsing, a ``loop.get_debug()`` call, a keyword dict), and the eager hand-over had to dig the task's
+    wake-up out of the future's callback list. This object is all of that in one allocation from a free
+    list:
 
-    There is no ``get_loop()`` on purpose: the Task then reads ``_loop`` (as ``asyncio.futures._get_loop``
-    does), which costs a plain attribute read instead of a bound method and a call per wait.
+    * as a coroutine (``__await__``, ``send``, ``throw``, ``close``; so ``asyncio.create_task(ws.recv())``
+      works), nothing happens until it is first stepped, as with ``async def``: then it takes a queued
+      message at once, or registers with the assembler and suspends;
+    * as a future, it implements what asyncio's Task uses of one (``_asyncio_future_blocking``, ``_loop``,
+      ``add_done_callback``, ``cancel``, ``result``) and keeps the one callback, the task's wake-up, in a
+      field. There is no ``get_loop()`` on purpose: the Task then reads ``_loop`` (as
+      ``asyncio.futures._get_loop`` does), a plain attribute read instead of a bound method and a call.
+
+    Created without an assembler (``_create_future``) it is only the future, for ``get_streaming``.
     """
 
     # Declared for mypy; compiled, the .pxd declares them as C fields.
-    _asyncio_future_blocking: bool
+    _asyncio_future_blocking: bool | None
     _loop: asyncio.AbstractEventLoop
     _callback: Callable[[Any], object] | None
     _context: contextvars.Context | None
@@ -126,21 +136,73 @@ class _Waiter:
     _result: Any
     _cancel_msg: Any
     _done_future: asyncio.Future[None] | None
+    _assembler: Assembler | None
+    _decode: bool | None
+    _for_next: bool
+    _step: int
 
     def __await__(self) -> Generator[Any, None, None]:
-        return self  # type: ignore[return-value]  # an iterator is all await needs
+        return self  # an iterator is all await needs
 
     def __iter__(self) -> _Waiter:
         return self
 
     def __next__(self) -> Any:
-        state = self._state
-        if state == _PENDING:
-            self._asyncio_future_blocking = True
+        # Compiled, `await` and the Task use am_send (_am_send.h) instead, which returns the message without
+        # a StopIteration; this is the iterator protocol's path, for everything else.
+        result = _waiter_step(self)
+        if result is self:
             return self
-        if state != _RESULT:
-            self.result()  # raises the exception or CancelledError
-        raise StopIteration
+        raise StopIteration(result)
+
+    def send(self, value: Any) -> Any:
+        """Step the coroutine (the coroutine protocol's ``send``); ``value`` must be ``None``."""
+        if value is not None:
+            raise TypeError("can't send non-None value to the recv() coroutine")
+        return self.__next__()
+
+    def throw(self, typ: Any, val: Any = None, tb: TracebackType | None = None) -> Any:
+        """Raise the exception thrown in at the point of waiting (cancellation, mostly)."""
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        if tb is not None:
+            val = val.with_traceback(tb)
+        self._abandon()
+        self._raise_as(val)
+
+    def close(self) -> None:
+        """Stop waiting: give up the assembler's slot, keeping a message that already arrived."""
+        self._abandon()
+
+    def _abandon(self) -> None:
+        # The coroutine ends without returning its message: cancelled, closed or thrown into.
+        step = self._step
+        self._step = _FINISHED
+        assembler = self._assembler
+        if assembler is None or step != _STARTED:
+            return
+        if assembler._waiter is self:
+            assembler._waiter = None
+        if self._state == _PENDING:
+            self._state = _CANCELLED
+        elif self._state == _RESULT:
+            # The message arrived as we were cancelled: don't lose it.
+            assembler._queue.appendleft(self._result)
+            self._result = None
+
+    def _raise(self) -> NoReturn:
+        # The outcome of a waiter that did not get a message: the close exception, or CancelledError.
+        if self._state == _EXCEPTION:
+            self._raise_as(self._result)
+        msg = self._cancel_msg
+        raise _CancelledError() if msg is None else _CancelledError(msg)
+
+    def _raise_as(self, exc: BaseException) -> NoReturn:
+        # ``async for`` ends on a clean close: the iteration's coroutine raises StopAsyncIteration for it.
+        assembler = self._assembler
+        if self._for_next and assembler is not None and exc is assembler._closed and assembler._clean_close:
+            raise StopAsyncIteration
+        raise exc
 
     def done(self) -> bool:
         """``True`` once a result, an exception or a cancellation is set."""
@@ -246,6 +308,34 @@ class _Waiter:
                 loop.call_soon(fn, self, context=ctx)
 
 
+def _waiter_step(obj: object) -> Any:
+    # One step of the coroutine: returns the waiter itself to suspend (yielding it as the future the task
+    # waits on), or the coroutine's return value; raises its exception. Takes an object: C calls it
+    # through a plain PyObject* function pointer (_am_send.h).
+    waiter: _Waiter = obj  # type: ignore[assignment]
+    if waiter._step == _FINISHED:
+        raise RuntimeError("cannot reuse already awaited coroutine")
+    state = waiter._state
+    if state == _PENDING:
+        if waiter._step == _CREATED:
+            waiter._step = _STARTED
+            if waiter._assembler is not None:
+                result = waiter._assembler._start(waiter)
+                if result is not waiter:
+                    return result  # a message was queued
+        waiter._asyncio_future_blocking = True
+        return waiter
+    waiter._step = _FINISHED
+    if state != _RESULT:
+        waiter._raise()
+    if waiter._assembler is None:
+        return None
+    message = waiter._result
+    waiter._result = None
+    decode = waiter._decode
+    return message if decode is None else _convert(message, decode)
+
+
 def _new_waiter(loop: asyncio.AbstractEventLoop, done_future: asyncio.Future[None] | None) -> _Waiter:
     # No __init__ call: compiled, this is the type's allocation (from a free list) and a few C stores.
     waiter = _Waiter.__new__(_Waiter)
@@ -258,17 +348,36 @@ def _new_waiter(loop: asyncio.AbstractEventLoop, done_future: asyncio.Future[Non
     waiter._more = None
     waiter._result = None
     waiter._cancel_msg = None
+    waiter._assembler = None
+    waiter._decode = None
+    waiter._for_next = False
+    waiter._step = _STARTED
+    return waiter
+
+
+def _new_recv(assembler: Assembler, decode: bool | None, for_next: bool) -> _Waiter:
+    # The coroutine get()/get_next() return; its loop is set when it starts (Assembler._start).
+    waiter = _Waiter.__new__(_Waiter)
+    waiter._state = _PENDING
+    waiter._callback = None
+    waiter._context = None
+    waiter._more = None
+    waiter._result = None
+    waiter._cancel_msg = None
+    waiter._done_future = None
+    # None, not False: asyncio.isfuture() is false until it is yielded as a future, so ensure_future(),
+    # wait_for() and gather() wrap ws.recv() in a task like any coroutine instead of taking it for a future.
+    waiter._asyncio_future_blocking = None
+    waiter._assembler = assembler
+    waiter._decode = decode
+    waiter._for_next = for_next
+    waiter._step = _CREATED
     return waiter
 
 
 def _new_waiter_for_tests(loop: asyncio.AbstractEventLoop) -> _Waiter:
     """A pending waiter outside any assembler (for tests of its future protocol)."""
     return _new_waiter(loop, None)
-
-
-def _waiter_result(waiter: _Waiter) -> Any:
-    # What the awaiting coroutine returns once woken; compiled, a C-level read (the local is not typed).
-    return waiter._result
 
 
 class Assembler:
@@ -401,8 +510,8 @@ class Assembler:
 
     # -- consumer side ------------------------------------------------------
 
-    async def get(self, decode: bool | None = None) -> Data:
-        """Return the next message, waiting for it if needed.
+    def get(self, decode: bool | None = None) -> Coroutine[Any, Any, Data]:
+        """Return the next message, waiting for it if needed (a coroutine).
 
         Args:
             decode: ``None`` returns text as ``str`` and binary as ``bytes``;
@@ -413,56 +522,52 @@ class Assembler:
             BaseException: the exception given to :meth:`close`, once the
                 queue is drained.
         """
-        if self._queue:
-            message = self._pop()
-        else:
-            waiter = self._new_waiter()
-            try:
-                await waiter
-            except _CancelledError:
-                self._cancelled(waiter)
-                raise
-            message = _waiter_result(waiter)
-        if decode is None:
-            return message
-        return _convert(message, decode)
+        return _new_recv(self, decode, False)  # type: ignore[return-value]  # a coroutine by protocol
 
-    async def get_next(self) -> Data:
+    def get_next(self) -> Coroutine[Any, Any, Data]:
         """Like :meth:`get`, for ``async for``: after a clean close, raise :class:`StopAsyncIteration`."""
-        if self._queue:
-            return self._pop()
-        try:
-            waiter = self._new_waiter()
-            try:
-                await waiter
-            except _CancelledError:
-                self._cancelled(waiter)
-                raise
-            message: Data = _waiter_result(waiter)
-            return message
-        except BaseException as exc:
-            if exc is self._closed and self._clean_close:
-                raise StopAsyncIteration from None
-            raise
+        return _new_recv(self, None, True)  # type: ignore[return-value]  # a coroutine by protocol
 
-    def _new_waiter(self) -> _Waiter:
+    def _start(self, waiter: _Waiter) -> Any:
+        # The first step of a get()/get_next() coroutine: the message if one is queued, else the waiter,
+        # registered as the one waiting.
+        if self._queue:
+            waiter._step = _FINISHED
+            message = self._pop()
+            decode = waiter._decode
+            return message if decode is None else _convert(message, decode)
+        try:
+            loop = self._new_waiter()
+        except BaseException as exc:
+            waiter._step = _FINISHED
+            waiter._raise_as(exc)
+        self._waiter = waiter
+        waiter._loop = loop
+        waiter._done_future = self._done_future
+        return waiter
+
+    def _new_waiter(self) -> asyncio.AbstractEventLoop:
+        # May a new consumer wait? Returns the loop, learnt once per connection.
         if self._waiter is not None or self._stream is not None:
             raise ConcurrencyError("another coroutine is already waiting for the next message")
         if self._closed is not None:
             raise self._closed
-        waiter = self._create_future()
-        self._waiter = waiter
-        return waiter
+        loop = self._loop
+        return self._init_loop() if loop is None else loop
+
+    def _init_loop(self) -> asyncio.AbstractEventLoop:
+        # Once per connection: on Python 3.11 finding the running loop costs a getpid() system call.
+        loop = self._loop = asyncio.get_running_loop()
+        if _WAKE_WITH_DONE_FUTURE:
+            done_future: asyncio.Future[None] = asyncio.Future(loop=loop)
+            done_future.set_result(None)
+            self._done_future = done_future
+        return loop
 
     def _create_future(self) -> _Waiter:
         loop = self._loop
         if loop is None:
-            # Once per connection: on Python 3.11 finding the running loop costs a getpid() system call.
-            loop = self._loop = asyncio.get_running_loop()
-            if _WAKE_WITH_DONE_FUTURE:
-                done_future: asyncio.Future[None] = asyncio.Future(loop=loop)
-                done_future.set_result(None)
-                self._done_future = done_future
+            loop = self._init_loop()
         return _new_waiter(loop, self._done_future)
 
     def _pop(self) -> Data:
@@ -473,13 +578,6 @@ class Assembler:
             self.paused = False
             self._resume()
         return message
-
-    def _cancelled(self, waiter: _Waiter) -> None:
-        if self._waiter is waiter:
-            self._waiter = None
-        elif waiter._state == _RESULT:
-            # The message arrived as we were cancelled: don't lose it.
-            self._queue.appendleft(waiter._result)
 
     def get_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data, None]:
         """Yield the pieces of the next message as they arrive.
@@ -558,3 +656,9 @@ class Assembler:
         if waiter is not None and waiter._state == _PENDING:
             self._waiter = None
             self._resolve(waiter, b"")
+
+
+if not __file__.endswith(".py"):
+    # Compiled: give _Waiter an am_send slot (see _am_send.h), so that `await ws.recv()` returns the message
+    # without raising StopIteration. Both names are C-level, declared in messages.pxd.
+    picows_install_am_send(_Waiter, _waiter_step)  # type: ignore[name-defined]  # noqa: F821

@@ -361,3 +361,77 @@ def test_pure_python_assembler_works(tmp_path: object) -> None:
         return await getter
 
     assert asyncio.run(scenario()) == ["a", b"b"]
+
+
+async def test_get_is_a_coroutine_not_a_future() -> None:
+    asm, _ = make()
+    coro = asm.get()
+    assert asyncio.iscoroutine(coro)
+    assert not asyncio.isfuture(cast(object, coro))  # so ensure_future() wraps it in a task
+    task = asyncio.ensure_future(coro)
+    await asyncio.sleep(0)
+    asm.put("via task")
+    assert await task == "via task"
+
+
+async def test_nothing_happens_until_the_coroutine_is_stepped() -> None:
+    asm, _ = make()
+    unstarted = asm.get()  # not registered: another get() may wait, a put() queues
+    asm.put("a")
+    assert await asm.get() == "a"
+    unstarted.close()
+    asm.put("b")
+    assert await asm.get() == "b"
+
+
+async def test_iterator_protocol_path() -> None:
+    # What a driver without am_send uses: __next__ raising StopIteration(message), send(), throw().
+    asm, _ = make()
+    asm.put("queued")
+    it = asm.get(decode=False).__await__()
+    with pytest.raises(StopIteration) as stop:
+        next(it)
+    assert stop.value.value == b"queued"
+    with pytest.raises(RuntimeError, match="reuse"):
+        next(it)
+
+    coro = asm.get()
+    it = coro.__await__()
+    yielded = it.send(None)  # no message: suspends, yielding itself as the future
+    assert yielded is coro and asyncio.isfuture(yielded)
+    with pytest.raises(TypeError):
+        it.send("not None")
+    asm.put("later")
+    with pytest.raises(StopIteration) as stop:
+        it.send(None)
+    assert stop.value.value == "later"
+
+    coro = asm.get()
+    coro.send(None)
+    with pytest.raises(ConcurrencyError):
+        asm.get().send(None)
+    with pytest.raises(KeyError):
+        coro.throw(KeyError("thrown in"))
+    asm.put("kept")  # the thrown-in coroutine gave its slot up
+    assert await asm.get() == "kept"
+
+
+async def test_closed_coroutine_keeps_a_message_that_already_arrived() -> None:
+    asm, _ = make()
+    coro = asm.get()
+    coro.send(None)
+    asm.put("arrived")  # resolves the suspended coroutine ...
+    coro.close()  # ... which is closed before it returns it
+    assert await asm.get() == "arrived"
+
+
+async def test_async_for_ends_through_the_iterator_protocol_too() -> None:
+    asm, _ = make()
+    coro = asm.get_next()
+    coro.send(None)
+    closed = ConnectionClosedOK(None, None)
+    asm.close(closed, clean=True)
+    with pytest.raises(StopAsyncIteration):
+        coro.throw(closed)  # what the task does once woken: the close, thrown in
+    with pytest.raises(StopAsyncIteration):
+        asm.get_next().send(None)

@@ -1,0 +1,48 @@
+/* am_send for messages._Waiter, the coroutine recv() returns.
+ *
+ * Without am_send, a coroutine-like object can only finish by raising StopIteration(value) from
+ * tp_iternext: an exception object, a traceback entry and a frame per message (~2,500 instructions, more
+ * than the rest of recv()). With am_send, `await ws.recv()` (the SEND opcode) and asyncio's Task
+ * (PyIter_Send) receive the message as a plain return value. Cython has no way to declare am_send, so the
+ * module installs it on its type at import; the step function is the compiled module's own: it returns the
+ * waiter itself to mean "suspend, yielding it as the future", anything else is the return value, and NULL
+ * is an error.
+ */
+#ifndef PICOWS_AM_SEND_H
+#define PICOWS_AM_SEND_H
+
+#include <Python.h>
+
+typedef PyObject *(*picows_step_fn)(PyObject *);
+
+static picows_step_fn picows_waiter_step = NULL;
+
+static inline PySendResult picows_waiter_am_send(PyObject *self, PyObject *arg, PyObject **presult)
+{
+    PyObject *r;
+    if (arg != Py_None) {
+        PyErr_SetString(PyExc_TypeError, "can't send non-None value to the recv() coroutine");
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+    r = picows_waiter_step(self);
+    *presult = r;
+    if (r == NULL)
+        return PYGEN_ERROR;
+    return r == self ? PYGEN_NEXT : PYGEN_RETURN;
+}
+
+static inline int picows_install_am_send(PyObject *type, picows_step_fn step)
+{
+    PyTypeObject *tp = (PyTypeObject *)type;
+    if (tp->tp_as_async == NULL || tp->tp_as_async->am_await == NULL) {
+        PyErr_SetString(PyExc_TypeError, "am_send needs a type with __await__");
+        return -1;
+    }
+    picows_waiter_step = step;
+    tp->tp_as_async->am_send = picows_waiter_am_send;
+    PyType_Modified(tp);
+    return 0;
+}
+
+#endif
