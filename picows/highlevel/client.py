@@ -24,7 +24,7 @@ from picows import (
 )
 
 from ._listener import Listener
-from .connection import Connection, LoggerLike, Request, Response
+from .connection import Connection, LoggerLike, Request, Response, _inherit_anext
 from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
@@ -45,6 +45,9 @@ class ClientConnection(Connection):
     """The client side of a connection, returned by :func:`connect`."""
 
     is_client = True
+
+
+_inherit_anext(ClientConnection)
 
 
 def parse_uri(uri: str) -> tuple[bool, str, int]:

@@ -5,6 +5,9 @@
 from picows._transport cimport WSTransport
 from picows.highlevel.messages cimport Assembler
 
+cdef extern from "highlevel/_slots.h":
+    int picows_inherit_am_anext(object subtype, object basetype) except -1
+
 cdef class Connection:
     cdef dict __dict__
     cdef object __weakref__

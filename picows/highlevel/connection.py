@@ -67,6 +67,9 @@ class State(enum.IntEnum):
 # uvloop's loop.time() has millisecond resolution: too coarse for a loopback RTT.
 _now = time.perf_counter
 
+# Compiled by Cython (pure-Python mode), or running as plain Python.
+_COMPILED = not __file__.endswith(".py")
+
 # Module constants: a global lookup is cheaper than an enum attribute on the hot path.
 _OPEN = State.OPEN
 
@@ -665,3 +668,15 @@ def _check_fragment(fragment: object, kind: type) -> None:
 def _close_info(info: Any) -> Close:
     code = int(info.code)
     return Close(1005 if code == _NO_INFO else code, str(info.reason or ""))
+
+
+def _inherit_anext(cls: type[Connection]) -> None:
+    """Give a Python subclass the compiled ``__anext__`` slot, unless it defines its own.
+
+    Compiled, a Python subclass would reach ``__anext__`` through a lookup by name per message of
+    ``async for`` (see ``_slots.h``). Cython does not support ``__init_subclass__`` on a C type, so the
+    subclasses call this after their definition.
+    """
+    mro = cls.__mro__
+    if _COMPILED and not any("__anext__" in vars(c) for c in mro[: mro.index(Connection)]):
+        picows_inherit_am_anext(cls, Connection)  # type: ignore[name-defined]  # noqa: F821

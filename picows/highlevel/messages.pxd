@@ -41,7 +41,7 @@ cdef class _Waiter:
     cdef _raise_as(self, exc)
 
 
-cdef extern from "highlevel/_am_send.h":
+cdef extern from "highlevel/_slots.h":
     ctypedef object (*picows_step_fn)(object)
     int picows_install_am_send(object tp, picows_step_fn step) except -1
 

@@ -148,7 +148,7 @@ class _Waiter:
         return self
 
     def __next__(self) -> Any:
-        # Compiled, `await` and the Task use am_send (_am_send.h) instead, which returns the message without
+        # Compiled, `await` and the Task use am_send (_slots.h) instead, which returns the message without
         # a StopIteration; this is the iterator protocol's path, for everything else.
         result = _waiter_step(self)
         if result is self:
@@ -311,7 +311,7 @@ class _Waiter:
 def _waiter_step(obj: object) -> Any:
     # One step of the coroutine: returns the waiter itself to suspend (yielding it as the future the task
     # waits on), or the coroutine's return value; raises its exception. Takes an object: C calls it
-    # through a plain PyObject* function pointer (_am_send.h).
+    # through a plain PyObject* function pointer (_slots.h).
     waiter: _Waiter = obj  # type: ignore[assignment]
     if waiter._step == _FINISHED:
         raise RuntimeError("cannot reuse already awaited coroutine")
@@ -659,6 +659,6 @@ class Assembler:
 
 
 if not __file__.endswith(".py"):
-    # Compiled: give _Waiter an am_send slot (see _am_send.h), so that `await ws.recv()` returns the message
+    # Compiled: give _Waiter an am_send slot (see _slots.h), so that `await ws.recv()` returns the message
     # without raising StopIteration. Both names are C-level, declared in messages.pxd.
     picows_install_am_send(_Waiter, _waiter_step)  # type: ignore[name-defined]  # noqa: F821

@@ -20,7 +20,7 @@ from picows import (
 )
 
 from ._listener import Listener
-from .connection import Connection, Data, LoggerLike, Request, Response, State
+from .connection import Connection, Data, LoggerLike, Request, Response, State, _inherit_anext
 from .exceptions import ConnectionClosed
 
 __all__ = [
@@ -63,6 +63,9 @@ class ServerConnection(Connection):
         status = http.HTTPStatus(status)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         return Response(int(status), status.phrase, headers, text.encode())
+
+
+_inherit_anext(ServerConnection)
 
 
 class Server:

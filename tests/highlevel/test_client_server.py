@@ -484,3 +484,35 @@ async def test_bursts_of_messages_are_answered_in_order(yield_in_handler: bool) 
                 await ws.send(message)
             received = [await asyncio.wait_for(ws.recv(), 5) for _ in messages]
     assert received == messages
+
+
+def test_subclass_that_defines_anext_keeps_it() -> None:
+    # ServerConnection and ClientConnection get the compiled __anext__ slot (connection._inherit_anext);
+    # a subclass with its own __anext__ must not.
+    from picows.highlevel.client import ClientConnection
+    from picows.highlevel.connection import _inherit_anext
+
+    class Mine(ClientConnection):
+        def __anext__(self) -> str:  # type: ignore[override]
+            return "mine"
+
+    _inherit_anext(Mine)
+    assert anext(Mine.__new__(Mine)) == "mine"  # type: ignore[type-var]
+
+
+async def test_async_for_on_subclasses_with_the_compiled_slot() -> None:
+    got: list[object] = []
+
+    async def collect(ws: ServerConnection) -> None:
+        async for message in ws:
+            got.append(message)
+
+    async with serve(collect, "127.0.0.1", 0) as server:
+        async with connect(url(server)) as ws:
+            await ws.send("one")
+            await ws.send(b"two")
+        for _ in range(100):
+            if len(got) == 2:
+                break
+            await asyncio.sleep(0.01)
+    assert got == ["one", b"two"]
