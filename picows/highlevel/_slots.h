@@ -6,9 +6,9 @@
  * tp_iternext: an exception object, a traceback entry and a frame per message (~2,500 instructions, more
  * than the rest of recv()). With am_send, `await ws.recv()` (the SEND opcode) and asyncio's Task
  * (PyIter_Send) receive the message as a plain return value. Cython has no way to declare am_send, so the
- * module installs it on its type at import; the step function is the compiled module's own: it returns the
- * waiter itself to mean "suspend, yielding it as the future", anything else is the return value, and NULL
- * is an error.
+ * module installs it on its type at import, with two of the compiled module's functions: the step returns
+ * the waiter itself to mean "suspend", anything else is the return value, NULL is an error; on "suspend",
+ * the second one gives the future to yield to the task.
  */
 #ifndef PICOWS_AM_SEND_H
 #define PICOWS_AM_SEND_H
@@ -18,6 +18,7 @@
 typedef PyObject *(*picows_step_fn)(PyObject *);
 
 static picows_step_fn picows_waiter_step = NULL;
+static picows_step_fn picows_waiter_yielded = NULL;
 
 static inline PySendResult picows_waiter_am_send(PyObject *self, PyObject *arg, PyObject **presult)
 {
@@ -28,13 +29,17 @@ static inline PySendResult picows_waiter_am_send(PyObject *self, PyObject *arg, 
         return PYGEN_ERROR;
     }
     r = picows_waiter_step(self);
+    if (r == self) {
+        Py_DECREF(r);
+        r = picows_waiter_yielded(self);
+        *presult = r;
+        return r == NULL ? PYGEN_ERROR : PYGEN_NEXT;
+    }
     *presult = r;
-    if (r == NULL)
-        return PYGEN_ERROR;
-    return r == self ? PYGEN_NEXT : PYGEN_RETURN;
+    return r == NULL ? PYGEN_ERROR : PYGEN_RETURN;
 }
 
-static inline int picows_install_am_send(PyObject *type, picows_step_fn step)
+static inline int picows_install_am_send(PyObject *type, picows_step_fn step, picows_step_fn yielded)
 {
     PyTypeObject *tp = (PyTypeObject *)type;
     if (tp->tp_as_async == NULL || tp->tp_as_async->am_await == NULL) {
@@ -42,6 +47,7 @@ static inline int picows_install_am_send(PyObject *type, picows_step_fn step)
         return -1;
     }
     picows_waiter_step = step;
+    picows_waiter_yielded = yielded;
     tp->tp_as_async->am_send = picows_waiter_am_send;
     PyType_Modified(tp);
     return 0;

@@ -7,6 +7,7 @@ cdef dict _current_tasks
 cdef object _current_task
 cdef object _context_run
 cdef object _CancelledError
+cdef object _Future, _done, _remove_done_callback, _set_result
 cdef int _PENDING, _RESULT, _EXCEPTION, _CANCELLED
 cdef int _CREATED, _STARTED, _FINISHED
 cdef bint _WAKE_WITH_DONE_FUTURE
@@ -28,6 +29,7 @@ cdef class _Waiter:
         object _result
         object _cancel_msg
         object _done_future
+        object _parking
         Assembler _assembler
         object _decode
         bint _for_next
@@ -43,10 +45,12 @@ cdef class _Waiter:
 
 cdef extern from "highlevel/_slots.h":
     ctypedef object (*picows_step_fn)(object)
-    int picows_install_am_send(object tp, picows_step_fn step) except -1
+    int picows_install_am_send(object tp, picows_step_fn step, picows_step_fn yielded) except -1
 
 @cython.locals(waiter=_Waiter)
 cdef object _waiter_step(object obj)
+@cython.locals(waiter=_Waiter)
+cdef object _waiter_yielded(object obj)
 
 @cython.locals(waiter=_Waiter)
 cdef _Waiter _new_waiter(loop, done_future)
@@ -69,6 +73,7 @@ cdef class Assembler:
         readonly _Waiter _waiter
         object _loop
         object _done_future
+        readonly object _parking
         object _closed
         bint _clean_close
         object _stream

@@ -52,6 +52,10 @@ def _find_current_task() -> tuple[
 _current_task, _current_tasks = _find_current_task()
 
 _context_run = contextvars.Context.run
+_Future = asyncio.Future
+_done = asyncio.Future.done
+_remove_done_callback = asyncio.Future.remove_done_callback
+_set_result = asyncio.Future.set_result
 _copy_context = contextvars.copy_context
 _CancelledError = asyncio.CancelledError
 
@@ -136,6 +140,7 @@ class _Waiter:
     _result: Any
     _cancel_msg: Any
     _done_future: asyncio.Future[None] | None
+    _parking: asyncio.Future[None] | None
     _assembler: Assembler | None
     _decode: bool | None
     _for_next: bool
@@ -152,7 +157,7 @@ class _Waiter:
         # a StopIteration; this is the iterator protocol's path, for everything else.
         result = _waiter_step(self)
         if result is self:
-            return self
+            return _waiter_yielded(self)
         raise StopIteration(result)
 
     def send(self, value: Any) -> Any:
@@ -289,19 +294,38 @@ class _Waiter:
         callback = self._callback
         context = self._context
         more = self._more
+        self._callback = self._context = self._more = None
+        parking = self._parking
+        if parking is not None:
+            # The task waits on the assembler's parking future (see _waiter_yielded): take its wake-up off
+            # that future, which stays pending for the next recv(). No callbacks: it was cancelled with the
+            # task meanwhile, and the task is already being woken with CancelledError.
+            self._parking = None
+            callbacks = parking._callbacks
+            if callbacks:
+                for fn, _ctx in callbacks:
+                    _remove_done_callback(parking, fn)
+                if callback is not None and context is not None:
+                    more = [(callback, context), *(more or ())]
+                callback, context = callbacks[0]
+                if len(callbacks) > 1:
+                    more = [*callbacks[1:], *(more or ())]
         if callback is None and more is None:
             return
-        self._callback = self._context = self._more = None
         loop = self._loop
         if callback is not None and context is not None:
             arg = self._done_future if state == _RESULT and self._done_future is not None else self
             if eager and more is None:
                 try:
                     _context_run(context, callback, arg)
+                    return
                 except RuntimeError:
-                    # The context or the task could not be entered, so nothing ran: let the loop do it.
-                    loop.call_soon(callback, arg, context=context)
-                return
+                    pass  # the context or the task could not be entered, so nothing ran: let the loop do it
+            if parking is not None:
+                # The task stays parked until the loop runs its wake-up, and cancelling it meanwhile cancels
+                # the future it waits on: finish that future (so cancel() answers False and the task
+                # injects CancelledError itself, as with any finished future); the next recv() makes another.
+                _set_result(parking, None)
             loop.call_soon(callback, arg, context=context)
         if more is not None:
             for fn, ctx in more:
@@ -309,8 +333,8 @@ class _Waiter:
 
 
 def _waiter_step(obj: object) -> Any:
-    # One step of the coroutine: returns the waiter itself to suspend (yielding it as the future the task
-    # waits on), or the coroutine's return value; raises its exception. Takes an object: C calls it
+    # One step of the coroutine: returns the waiter itself to suspend (_waiter_yielded then gives the future
+    # to yield), or the coroutine's return value; raises its exception. Takes an object: C calls it
     # through a plain PyObject* function pointer (_slots.h).
     waiter: _Waiter = obj  # type: ignore[assignment]
     if waiter._step == _FINISHED:
@@ -323,7 +347,6 @@ def _waiter_step(obj: object) -> Any:
                 result = waiter._assembler._start(waiter)
                 if result is not waiter:
                     return result  # a message was queued
-        waiter._asyncio_future_blocking = True
         return waiter
     waiter._step = _FINISHED
     if state != _RESULT:
@@ -336,11 +359,26 @@ def _waiter_step(obj: object) -> Any:
     return message if decode is None else _convert(message, decode)
 
 
+def _waiter_yielded(obj: object) -> Any:
+    # What a suspending coroutine yields to its task: the assembler's parking future if it has one, else
+    # itself. The parking future is an asyncio.Future that is never finished, only reused: for one of its
+    # own futures the Task takes its C path (~1,700 instructions fewer than the attribute lookups and calls
+    # of the generic path for a foreign future), and _finish takes the task's wake-up back off it.
+    waiter: _Waiter = obj  # type: ignore[assignment]
+    parking = waiter._parking
+    if parking is None:
+        waiter._asyncio_future_blocking = True
+        return waiter
+    parking._asyncio_future_blocking = True
+    return parking
+
+
 def _new_waiter(loop: asyncio.AbstractEventLoop, done_future: asyncio.Future[None] | None) -> _Waiter:
     # No __init__ call: compiled, this is the type's allocation (from a free list) and a few C stores.
     waiter = _Waiter.__new__(_Waiter)
     waiter._loop = loop
     waiter._done_future = done_future
+    waiter._parking = None
     waiter._state = _PENDING
     waiter._asyncio_future_blocking = False
     waiter._callback = None
@@ -365,6 +403,7 @@ def _new_recv(assembler: Assembler, decode: bool | None, for_next: bool) -> _Wai
     waiter._result = None
     waiter._cancel_msg = None
     waiter._done_future = None
+    waiter._parking = None
     # None, not False: asyncio.isfuture() is false until it is yielded as a future, so ensure_future(),
     # wait_for() and gather() wrap ws.recv() in a task like any coroutine instead of taking it for a future.
     waiter._asyncio_future_blocking = None
@@ -417,6 +456,7 @@ class Assembler:
         self._waiter: _Waiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done_future: asyncio.Future[None] | None = None
+        self._parking: asyncio.Future[None] | None = None
         self._closed: BaseException | None = None
         self._clean_close = False
         # Streaming state: a deque of raw pieces while get_streaming() runs.
@@ -543,7 +583,12 @@ class Assembler:
             waiter._raise_as(exc)
         self._waiter = waiter
         waiter._loop = loop
-        waiter._done_future = self._done_future
+        waiter._done_future = done_future = self._done_future
+        if done_future is not None:  # the Task's C path is known to be taken (_WAKE_WITH_DONE_FUTURE)
+            parking = self._parking
+            if parking is None or _done(parking):  # first use, or cancelled with a task
+                parking = self._parking = _Future(loop=loop)
+            waiter._parking = parking
         return waiter
 
     def _new_waiter(self) -> asyncio.AbstractEventLoop:
@@ -661,4 +706,4 @@ class Assembler:
 if not __file__.endswith(".py"):
     # Compiled: give _Waiter an am_send slot (see _slots.h), so that `await ws.recv()` returns the message
     # without raising StopIteration. Both names are C-level, declared in messages.pxd.
-    picows_install_am_send(_Waiter, _waiter_step)  # type: ignore[name-defined]  # noqa: F821
+    picows_install_am_send(_Waiter, _waiter_step, _waiter_yielded)  # type: ignore[name-defined]  # noqa: F821

@@ -276,13 +276,11 @@ async def test_message_put_from_a_task_resumes_the_consumer_through_the_loop() -
 
 
 async def test_waiter_implements_the_future_protocol() -> None:
-    from picows.highlevel.messages import _Waiter
+    from picows.highlevel.messages import _new_waiter_for_tests
 
-    asm, _ = make()
-    task = asyncio.ensure_future(asm.get())
+    waiter = _new_waiter_for_tests(asyncio.get_running_loop())  # as get_streaming() uses it
+    task = asyncio.ensure_future(_await(waiter))
     await asyncio.sleep(0)
-    waiter = asm._waiter
-    assert isinstance(waiter, _Waiter)
     assert asyncio.isfuture(cast(object, waiter))
     assert not waiter.done() and not waiter.cancelled()
     with pytest.raises(asyncio.InvalidStateError):
@@ -299,13 +297,41 @@ async def test_waiter_implements_the_future_protocol() -> None:
         waiter.set_result("again")
     assert not waiter.cancel()
     assert waiter.result() == "r" and waiter.exception() is None
-    assert await task == "r"
+    await task
     await asyncio.sleep(0)
     assert calls == ["a", "c"]
     late: list[object] = []
     waiter.add_done_callback(late.append)  # already done: scheduled at once
     await asyncio.sleep(0)
     assert late == [waiter]
+
+
+async def _await(awaitable: object) -> None:
+    await awaitable  # type: ignore[misc]
+
+
+async def test_get_parks_its_task_on_one_reused_future() -> None:
+    asm, _ = make()
+    parked: list[object] = []
+    for n in range(3):
+        task = asyncio.ensure_future(asm.get())
+        await asyncio.sleep(0)
+        parked.append(asm._parking)
+        assert asyncio.isfuture(parked[-1]) and not parked[-1].done()
+        asyncio.get_running_loop().call_soon(asm.put, str(n))  # from a loop callback, as the engine does
+        assert await task == str(n)
+    assert parked[0] is parked[1] is parked[2]
+    # Put from inside a task, the wake-up goes through the loop and the future is finished (then replaced), so
+    # that cancelling the task meanwhile still ends it with CancelledError.
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    asm.put("in a task")
+    assert parked[0].done()  # type: ignore[attr-defined]
+    assert await task == "in a task"
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    assert asm._parking is not parked[0]
+    task.cancel()
 
 
 async def test_waiter_cancel_and_exception_states() -> None:
@@ -397,8 +423,8 @@ async def test_iterator_protocol_path() -> None:
 
     coro = asm.get()
     it = coro.__await__()
-    yielded = it.send(None)  # no message: suspends, yielding itself as the future
-    assert yielded is coro and asyncio.isfuture(yielded)
+    yielded = it.send(None)  # no message: suspends, yielding the future its task is to wait on
+    assert yielded is asm._parking and asyncio.isfuture(yielded)
     with pytest.raises(TypeError):
         it.send("not None")
     asm.put("later")
