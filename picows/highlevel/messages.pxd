@@ -53,6 +53,8 @@ cdef object _waiter_step(object obj)
 cdef object _waiter_yielded(object obj)
 
 @cython.locals(waiter=_Waiter)
+cdef _Waiter _blank_waiter()
+@cython.locals(waiter=_Waiter)
 cdef _Waiter _new_waiter(loop, done_future)
 @cython.locals(waiter=_Waiter)
 cdef _Waiter _new_recv(Assembler assembler, decode, bint for_next)

@@ -13,8 +13,11 @@ Speed matters here, because every message goes through this class:
 * a message that arrives while a consumer waits resolves the consumer's waiter
   directly and never touches the queue, and resumes the consumer at once
   (see ``_Waiter._finish``) instead of on the next loop pass;
-* the waiter is a minimal future of our own (``_Waiter``), not an ``asyncio.Future``;
-* a consumer that finds a message queued gets it without creating a waiter;
+* ``get()`` returns one object (``_Waiter``) that is both the coroutine and what
+  its task waits on, finishing with the message through ``am_send`` (``_slots.h``)
+  instead of a ``StopIteration``; the task itself parks on one reused
+  ``asyncio.Future`` per connection;
+* a consumer that finds a message queued gets it at the coroutine's first step;
 * a message is stored exactly as it will be returned (``str`` or ``bytes``);
   converting only happens when ``decode`` asks for the other type.
 """
@@ -126,6 +129,9 @@ class _Waiter:
       ``add_done_callback``, ``cancel``, ``result``) and keeps the one callback, the task's wake-up, in a
       field. There is no ``get_loop()`` on purpose: the Task then reads ``_loop`` (as
       ``asyncio.futures._get_loop`` does), a plain attribute read instead of a bound method and a call.
+      Where the Task's C path for its own futures is known (``_WAKE_WITH_DONE_FUTURE``), a suspending
+      ``recv()`` yields the assembler's parking future instead (``_waiter_yielded``), and ``_finish`` takes
+      the task's wake-up back off it.
 
     Created without an assembler (``_create_future``) it is only the future, for ``get_streaming``.
     """
@@ -373,14 +379,13 @@ def _waiter_yielded(obj: object) -> Any:
     return parking
 
 
-def _new_waiter(loop: asyncio.AbstractEventLoop, done_future: asyncio.Future[None] | None) -> _Waiter:
+def _blank_waiter() -> _Waiter:
     # No __init__ call: compiled, this is the type's allocation (from a free list) and a few C stores.
     waiter = _Waiter.__new__(_Waiter)
-    waiter._loop = loop
-    waiter._done_future = done_future
+    waiter._loop = None  # type: ignore[assignment]  # set before it is yielded to a task
+    waiter._done_future = None
     waiter._parking = None
     waiter._state = _PENDING
-    waiter._asyncio_future_blocking = False
     waiter._callback = None
     waiter._context = None
     waiter._more = None
@@ -389,21 +394,22 @@ def _new_waiter(loop: asyncio.AbstractEventLoop, done_future: asyncio.Future[Non
     waiter._assembler = None
     waiter._decode = None
     waiter._for_next = False
+    return waiter
+
+
+def _new_waiter(loop: asyncio.AbstractEventLoop, done_future: asyncio.Future[None] | None) -> _Waiter:
+    # A plain future (get_streaming), already started as a coroutine.
+    waiter = _blank_waiter()
+    waiter._loop = loop
+    waiter._done_future = done_future
+    waiter._asyncio_future_blocking = False
     waiter._step = _STARTED
     return waiter
 
 
 def _new_recv(assembler: Assembler, decode: bool | None, for_next: bool) -> _Waiter:
     # The coroutine get()/get_next() return; its loop is set when it starts (Assembler._start).
-    waiter = _Waiter.__new__(_Waiter)
-    waiter._state = _PENDING
-    waiter._callback = None
-    waiter._context = None
-    waiter._more = None
-    waiter._result = None
-    waiter._cancel_msg = None
-    waiter._done_future = None
-    waiter._parking = None
+    waiter = _blank_waiter()
     # None, not False: asyncio.isfuture() is false until it is yielded as a future, so ensure_future(),
     # wait_for() and gather() wrap ws.recv() in a task like any coroutine instead of taking it for a future.
     waiter._asyncio_future_blocking = None
@@ -707,3 +713,6 @@ if not __file__.endswith(".py"):
     # Compiled: give _Waiter an am_send slot (see _slots.h), so that `await ws.recv()` returns the message
     # without raising StopIteration. Both names are C-level, declared in messages.pxd.
     picows_install_am_send(_Waiter, _waiter_step, _waiter_yielded)  # type: ignore[name-defined]  # noqa: F821
+else:
+    # asyncio.isfuture() looks for the attribute on the class (compiled, the C field's descriptor is there).
+    _Waiter._asyncio_future_blocking = None

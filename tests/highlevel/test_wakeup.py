@@ -1,4 +1,5 @@
-"""How a waiting recv() is resumed: at once from a loop callback, through the loop inside a running task.
+"""How a waiting recv() is resumed (at once from a loop callback, through the loop inside a running task), and
+the object recv() returns: a coroutine that is also the future its task waits on (``messages._Waiter``).
 
 Each test runs twice: against the compiled module and against the plain ``messages.py`` source, which is
 what runs when the extension is not built.
@@ -11,11 +12,12 @@ import contextvars
 import importlib.util
 import pathlib
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 import picows.highlevel.messages as compiled
+from picows.highlevel.exceptions import ConcurrencyError, ConnectionClosedOK
 
 SOURCE = pathlib.Path(compiled.__file__).with_name("messages.py")
 
@@ -117,3 +119,154 @@ async def test_close_wakes_a_waiting_task_through_the_loop_with_the_exception(me
     asyncio.get_running_loop().call_soon(asm.close, error)
     with pytest.raises(ConnectionResetError):
         await task
+
+
+# -- recv()'s coroutine and future (_Waiter) ------------------------------------
+
+
+async def test_waiter_implements_the_future_protocol(messages: Any) -> None:
+    waiter = messages._new_waiter_for_tests(asyncio.get_running_loop())  # as get_streaming() uses it
+    task = asyncio.ensure_future(_await(waiter))
+    await asyncio.sleep(0)
+    assert asyncio.isfuture(cast(object, waiter))
+    assert not waiter.done() and not waiter.cancelled()
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.result()
+    calls: list[str] = []
+    waiter.add_done_callback(lambda w: calls.append("a"))
+    extra = lambda w: calls.append("b")  # noqa: E731
+    waiter.add_done_callback(extra)
+    waiter.add_done_callback(extra)
+    assert waiter.remove_done_callback(extra) == 2
+    waiter.add_done_callback(lambda w: calls.append("c"))
+    waiter.set_result("r")  # from a task: every callback goes through the loop
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.set_result("again")
+    assert not waiter.cancel()
+    assert waiter.result() == "r" and waiter.exception() is None
+    await task
+    await asyncio.sleep(0)
+    assert calls == ["a", "c"]
+    late: list[object] = []
+    waiter.add_done_callback(late.append)  # already done: scheduled at once
+    await asyncio.sleep(0)
+    assert late == [waiter]
+
+
+async def _await(awaitable: object) -> None:
+    await awaitable  # type: ignore[misc]
+
+
+async def test_get_parks_its_task_on_one_reused_future(messages: Any) -> None:
+    asm = messages.Assembler(4, 1)
+    parked: list[object] = []
+    for n in range(3):
+        task = asyncio.ensure_future(asm.get())
+        await asyncio.sleep(0)
+        parked.append(asm._parking)
+        assert asyncio.isfuture(parked[-1]) and not parked[-1].done()
+        asyncio.get_running_loop().call_soon(asm.put, str(n))  # from a loop callback, as the engine does
+        assert await task == str(n)
+    assert parked[0] is parked[1] is parked[2]
+    # Put from inside a task, the wake-up goes through the loop and the future is finished (then replaced), so
+    # that cancelling the task meanwhile still ends it with CancelledError.
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    asm.put("in a task")
+    assert parked[0].done()  # type: ignore[attr-defined]
+    assert await task == "in a task"
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    assert asm._parking is not parked[0]
+    task.cancel()
+
+
+async def test_waiter_cancel_and_exception_states(messages: Any) -> None:
+    loop = asyncio.get_running_loop()
+    cancelled = messages._new_waiter_for_tests(loop)
+    assert cancelled.cancel("why")
+    assert cancelled.cancelled() and cancelled.done()
+    with pytest.raises(asyncio.CancelledError, match="why"):
+        cancelled.result()
+    with pytest.raises(asyncio.CancelledError):
+        cancelled.exception()
+    failed = messages._new_waiter_for_tests(loop)
+    exc = ValueError("bad")
+    failed.set_exception(exc)
+    assert failed.exception() is exc
+    with pytest.raises(ValueError, match="bad"):
+        failed.result()
+
+
+async def test_get_is_a_coroutine_not_a_future(messages: Any) -> None:
+    asm = messages.Assembler(4, 1)
+    coro = asm.get()
+    assert asyncio.iscoroutine(coro)
+    assert not asyncio.isfuture(cast(object, coro))  # so ensure_future() wraps it in a task
+    task = asyncio.ensure_future(coro)
+    await asyncio.sleep(0)
+    asm.put("via task")
+    assert await task == "via task"
+
+
+async def test_nothing_happens_until_the_coroutine_is_stepped(messages: Any) -> None:
+    asm = messages.Assembler(4, 1)
+    unstarted = asm.get()  # not registered: another get() may wait, a put() queues
+    asm.put("a")
+    assert await asm.get() == "a"
+    unstarted.close()
+    asm.put("b")
+    assert await asm.get() == "b"
+
+
+async def test_iterator_protocol_path(messages: Any) -> None:
+    # What a driver without am_send uses: __next__ raising StopIteration(message), send(), throw().
+    asm = messages.Assembler(4, 1)
+    asm.put("queued")
+    it = asm.get(decode=False).__await__()
+    with pytest.raises(StopIteration) as stop:
+        next(it)
+    assert stop.value.value == b"queued"
+    with pytest.raises(RuntimeError, match="reuse"):
+        next(it)
+
+    coro = asm.get()
+    it = coro.__await__()
+    yielded = it.send(None)  # no message: suspends, yielding the future its task is to wait on
+    assert yielded is asm._parking and asyncio.isfuture(yielded)
+    with pytest.raises(TypeError):
+        it.send("not None")
+    asm.put("later")
+    with pytest.raises(StopIteration) as stop:
+        it.send(None)
+    assert stop.value.value == "later"
+
+    coro = asm.get()
+    coro.send(None)
+    with pytest.raises(ConcurrencyError):
+        asm.get().send(None)
+    with pytest.raises(KeyError):
+        coro.throw(KeyError("thrown in"))
+    asm.put("kept")  # the thrown-in coroutine gave its slot up
+    assert await asm.get() == "kept"
+
+
+async def test_closed_coroutine_keeps_a_message_that_already_arrived(messages: Any) -> None:
+    asm = messages.Assembler(4, 1)
+    coro = asm.get()
+    coro.send(None)
+    asm.put("arrived")  # resolves the suspended coroutine ...
+    coro.close()  # ... which is closed before it returns it
+    assert await asm.get() == "arrived"
+
+
+async def test_async_for_ends_through_the_iterator_protocol_too(messages: Any) -> None:
+    asm = messages.Assembler(4, 1)
+    coro = asm.get_next()
+    coro.send(None)
+    closed = ConnectionClosedOK(None, None)
+    asm.close(closed, clean=True)
+    with pytest.raises(StopAsyncIteration):
+        coro.throw(closed)  # what the task does once woken: the close, thrown in
+    with pytest.raises(StopAsyncIteration):
+        asm.get_next().send(None)
