@@ -270,3 +270,26 @@ async def test_async_for_ends_through_the_iterator_protocol_too(messages: Any) -
         coro.throw(closed)  # what the task does once woken: the close, thrown in
     with pytest.raises(StopAsyncIteration):
         asm.get_next().send(None)
+
+
+async def test_without_the_done_future_shortcut_the_waiter_is_the_future() -> None:
+    # Where the Task's C path is not known (_WAKE_WITH_DONE_FUTURE false: other Pythons), a waiting recv() yields
+    # itself and the task is woken with it: the generic path, exercised here on the source module.
+    messages = _load_source()
+    messages.__dict__["_WAKE_WITH_DONE_FUTURE"] = False
+    asm = messages.Assembler(4, 1)
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    assert asm._parking is None
+    asyncio.get_running_loop().call_soon(asm.put, "eager")
+    assert await task == "eager"
+    task = asyncio.ensure_future(asm.get())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    task = asyncio.ensure_future(asm.get_next())
+    await asyncio.sleep(0)
+    asm.close(ConnectionClosedOK(None, None), clean=True)
+    with pytest.raises(StopAsyncIteration):
+        await task
