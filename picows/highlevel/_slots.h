@@ -1,4 +1,4 @@
-/* Type slots Cython cannot declare or keep.
+/* Type slots Cython cannot declare or keep, and one field of asyncio.Future it cannot reach.
  *
  * 1. am_send for messages._Waiter, the coroutine recv() returns.
  *
@@ -67,6 +67,67 @@ static inline int picows_inherit_am_anext(PyObject *subtype, PyObject *basetype)
     }
     sub->tp_as_async->am_anext = base->tp_as_async->am_anext;
     return 0;
+}
+
+/* 3. The one callback of an asyncio.Future (a task's wake-up), taken off it without the `_callbacks` list.
+ *
+ * messages._Waiter parks a task on one reused asyncio.Future and, when a message arrives, takes the task's
+ * wake-up back off it to run it at once. Through Python that is `_callbacks` (a new list of new tuples) and
+ * remove_done_callback(): ~900 instructions per message, a tenth of a high-level round trip. The C future
+ * keeps its first callback and its context in two adjacent fields, followed by the list of the others
+ * (NULL while there are none). Their offset is not public, so it is found at run time
+ * (picows_probe_future_layout, on a future given exactly one known callback) and the caller checks the
+ * result through the public API before using it; unknown, these functions answer None and the caller uses
+ * `_callbacks`.
+ */
+static Py_ssize_t picows_fut_cb0 = 0;
+
+static inline int picows_probe_future_layout(PyObject *fut, PyObject *fn, PyObject *ctx)
+{
+    Py_ssize_t off, size = Py_TYPE(fut)->tp_basicsize;
+    picows_fut_cb0 = 0;
+    for (off = (Py_ssize_t)sizeof(PyObject); off + 3 * (Py_ssize_t)sizeof(PyObject *) <= size;
+         off += (Py_ssize_t)sizeof(PyObject *)) {
+        PyObject **p = (PyObject **)((char *)fut + off);
+        if (p[0] == fn && p[1] == ctx && p[2] == NULL) {
+            picows_fut_cb0 = off;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline void picows_forget_future_layout(void)
+{
+    picows_fut_cb0 = 0;
+}
+
+/* The future's only callback (new reference), or None if it has none, more than one, or the layout is
+   unknown. */
+static inline PyObject *picows_future_callback0(PyObject *fut)
+{
+    PyObject **p;
+    if (picows_fut_cb0 == 0) {
+        Py_RETURN_NONE;
+    }
+    p = (PyObject **)((char *)fut + picows_fut_cb0);
+    if (p[0] == NULL || p[1] == NULL || p[2] != NULL) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(p[0]);
+    return p[0];
+}
+
+/* After picows_future_callback0() gave a callback: remove it, as remove_done_callback() would, and return its
+   context (the future's references move to the caller). */
+static inline PyObject *picows_future_take0(PyObject *fut)
+{
+    PyObject **p = (PyObject **)((char *)fut + picows_fut_cb0);
+    PyObject *ctx = p[1];
+    Py_DECREF(p[0]);
+    p[0] = NULL;
+    p[1] = NULL;
+    return ctx;
 }
 
 #endif

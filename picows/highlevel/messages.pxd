@@ -11,6 +11,7 @@ cdef object _Future, _done, _remove_done_callback, _set_result
 cdef int _PENDING, _RESULT, _EXCEPTION, _CANCELLED
 cdef int _CREATED, _STARTED, _FINISHED
 cdef bint _WAKE_WITH_DONE_FUTURE
+cdef bint _COMPILED, _FAST_CALLBACK0, _callback0_probed
 
 
 cdef class Assembler
@@ -46,6 +47,10 @@ cdef class _Waiter:
 cdef extern from "highlevel/_slots.h":
     ctypedef object (*picows_step_fn)(object)
     int picows_install_am_send(object tp, picows_step_fn step, picows_step_fn yielded) except -1
+    int picows_probe_future_layout(object fut, object fn, object ctx)
+    void picows_forget_future_layout()
+    object picows_future_callback0(object fut)
+    object picows_future_take0(object fut)
 
 @cython.locals(waiter=_Waiter)
 cdef object _waiter_step(object obj)

@@ -68,6 +68,42 @@ _CancelledError = asyncio.CancelledError
 # (one per connection) instead of itself. CPython's Task only reads that future's result (3.9-3.14 checked).
 _WAKE_WITH_DONE_FUTURE = sys.implementation.name == "cpython" and (3, 9) <= sys.version_info < (3, 15)
 
+# Compiled by Cython (pure-Python mode), or running as plain Python.
+_COMPILED = not __file__.endswith(".py")
+# Whether picows_future_callback0() can read a parked task's wake-up in C (_slots.h), found out by
+# _probe_future_layout() on the first connection's loop.
+_FAST_CALLBACK0 = False
+_callback0_probed = False
+
+
+def _probe_future_layout(loop: asyncio.AbstractEventLoop) -> None:
+    # Locate a future's first callback and its context (_slots.h), then check through the public API that
+    # taking them in C does what remove_done_callback() does; anything unexpected leaves the Python path on.
+    global _FAST_CALLBACK0, _callback0_probed
+    _callback0_probed = True
+    future: asyncio.Future[None] = _Future(loop=loop)
+    context = contextvars.copy_context()
+    future.add_done_callback(_noop_callback, context=context)
+    ok = False
+    if type(future).__module__ == "_asyncio" and picows_probe_future_layout(future, _noop_callback, context):  # type: ignore[name-defined]  # noqa: F821
+        found = picows_future_callback0(future)  # type: ignore[name-defined]  # noqa: F821
+        if found is _noop_callback and picows_future_take0(future) is context:  # type: ignore[name-defined]  # noqa: F821
+            ok = not future._callbacks and future.remove_done_callback(_noop_callback) == 0
+    if not ok:
+        picows_forget_future_layout()  # type: ignore[name-defined]  # noqa: F821
+    future.cancel()
+    _FAST_CALLBACK0 = ok
+
+
+def _noop_callback(future: object) -> None:
+    pass
+
+
+def _callback0_in_c() -> bool:
+    """Whether a parked task's wake-up is read in C (for tests: it is on CPython 3.10-3.14, compiled)."""
+    return _FAST_CALLBACK0
+
+
 # _Waiter states, as a future.
 _PENDING = 0
 _RESULT = 1
@@ -307,7 +343,15 @@ class _Waiter:
             # that future, which stays pending for the next recv(). No callbacks: it was cancelled with the
             # task meanwhile, and the task is already being woken with CancelledError.
             self._parking = None
-            callbacks = parking._callbacks
+            task_callback = picows_future_callback0(parking) if _FAST_CALLBACK0 else None  # type: ignore[name-defined]  # noqa: F821
+            if task_callback is not None:  # its only callback, read in C (see _slots.h)
+                task_context = picows_future_take0(parking)  # type: ignore[name-defined]  # noqa: F821
+                if callback is not None and context is not None:
+                    more = [(callback, context), *(more or ())]
+                callback, context = task_callback, task_context
+                callbacks = None
+            else:
+                callbacks = parking._callbacks
             if callbacks:
                 for fn, _ctx in callbacks:
                     _remove_done_callback(parking, fn)
@@ -609,6 +653,8 @@ class Assembler:
     def _init_loop(self) -> asyncio.AbstractEventLoop:
         # Once per connection: on Python 3.11 finding the running loop costs a getpid() system call.
         loop = self._loop = asyncio.get_running_loop()
+        if _COMPILED and not _callback0_probed:
+            _probe_future_layout(loop)
         if _WAKE_WITH_DONE_FUTURE:
             done_future: asyncio.Future[None] = asyncio.Future(loop=loop)
             done_future.set_result(None)
@@ -709,7 +755,7 @@ class Assembler:
             self._resolve(waiter, b"")
 
 
-if not __file__.endswith(".py"):
+if _COMPILED:
     # Compiled: give _Waiter an am_send slot (see _slots.h), so that `await ws.recv()` returns the message
     # without raising StopIteration. Both names are C-level, declared in messages.pxd.
     picows_install_am_send(_Waiter, _waiter_step, _waiter_yielded)  # type: ignore[name-defined]  # noqa: F821

@@ -293,3 +293,21 @@ async def test_without_the_done_future_shortcut_the_waiter_is_the_future() -> No
     asm.close(ConnectionClosedOK(None, None), clean=True)
     with pytest.raises(StopAsyncIteration):
         await task
+
+
+async def test_parked_wake_up_is_read_in_c_when_compiled() -> None:
+    # The compiled module takes the task's wake-up off the parking future through its C fields (_slots.h),
+    # once the layout probe on the first connection's loop agreed with the public API; the source module
+    # uses _callbacks. Both must leave the parking future without callbacks and reusable.
+    import sys
+
+    asm = compiled.Assembler(4, 1)
+    for n in range(3):
+        task = asyncio.ensure_future(asm.get())
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_soon(asm.put, str(n))
+        assert await task == str(n)
+        parking = asm._parking
+        assert parking is not None and not parking.done() and parking._callbacks is None
+    if sys.implementation.name == "cpython" and sys.version_info < (3, 15):
+        assert compiled._callback0_in_c()
