@@ -36,6 +36,7 @@ cdef class _Waiter:
         bint _for_next
         int _step
 
+    @cython.locals(from_parking=bint)
     cdef _finish(self, int state, value, bint eager)
     @cython.locals(assembler=Assembler)
     cdef _abandon(self)

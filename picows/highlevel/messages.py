@@ -338,6 +338,7 @@ class _Waiter:
         more = self._more
         self._callback = self._context = self._more = None
         parking = self._parking
+        from_parking = False
         if parking is not None:
             # The task waits on the assembler's parking future (see _waiter_yielded): take its wake-up off
             # that future, which stays pending for the next recv(). No callbacks: it was cancelled with the
@@ -349,6 +350,7 @@ class _Waiter:
                 if callback is not None and context is not None:
                     more = [(callback, context), *(more or ())]
                 callback, context = task_callback, task_context
+                from_parking = True
                 callbacks = None
             else:
                 callbacks = parking._callbacks
@@ -358,20 +360,24 @@ class _Waiter:
                 if callback is not None and context is not None:
                     more = [(callback, context), *(more or ())]
                 callback, context = callbacks[0]
+                from_parking = True
                 if len(callbacks) > 1:
                     more = [*callbacks[1:], *(more or ())]
         if callback is None and more is None:
             return
         loop = self._loop
         if callback is not None and context is not None:
-            arg = self._done_future if state == _RESULT and self._done_future is not None else self
+            # The task's wake-up reads the result of what it is called with: in C for a finished asyncio.Future,
+            # by a method call for anything else (see _WAKE_WITH_DONE_FUTURE). Other callbacks get the waiter.
+            done_future = self._done_future
+            arg = done_future if from_parking and state == _RESULT and done_future is not None else self
             if eager and more is None:
                 try:
                     _context_run(context, callback, arg)
                     return
                 except RuntimeError:
                     pass  # the context or the task could not be entered, so nothing ran: let the loop do it
-            if parking is not None:
+            if parking is not None and not _done(parking):
                 # The task stays parked until the loop runs its wake-up, and cancelling it meanwhile cancels
                 # the future it waits on: finish that future (so cancel() answers False and the task
                 # injects CancelledError itself, as with any finished future); the next recv() makes another.

@@ -311,3 +311,21 @@ async def test_parked_wake_up_is_read_in_c_when_compiled() -> None:
         assert parking is not None and not parking.done() and parking._callbacks is None
     if sys.implementation.name == "cpython" and sys.version_info < (3, 15):
         assert compiled._callback0_in_c()
+
+
+async def test_callbacks_added_to_the_recv_coroutine_get_the_coroutine(messages: Any) -> None:
+    # Nobody needs to, but the coroutine is also a future: a callback added to it runs with it, beside the
+    # task's wake-up, whatever the task's parking future went through (here: cancelled with the task).
+    asm = messages.Assembler(4, 1)
+    coro = asm.get()
+    task = asyncio.ensure_future(coro)
+    await asyncio.sleep(0)
+    seen: list[object] = []
+    coro.add_done_callback(seen.append)
+    task.cancel()  # cancels the parking future; the task wakes with CancelledError on the next pass
+    asm.put("late")  # still registered until then: resolves the coroutine, keeps nothing from the task
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert seen == [coro]
+    assert await asm.get() == "late"  # the message was not lost
