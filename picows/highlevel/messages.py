@@ -430,8 +430,11 @@ def _waiter_yielded(obj: object) -> Any:
 
 
 def _blank_waiter() -> _Waiter:
-    # No __init__ call: compiled, this is the type's allocation (from a free list) and a few C stores.
+    # No __init__ call: compiled, this is the type's allocation from a free list, which already sets every
+    # field to None, 0 or False; the stores below are for the plain-Python class.
     waiter = _Waiter.__new__(_Waiter)
+    if _COMPILED:
+        return waiter
     waiter._loop = None  # type: ignore[assignment]  # set before it is yielded to a task
     waiter._done_future = None
     waiter._parking = None
