@@ -7,6 +7,8 @@ imports nothing from picows at run time, so every other module may import it.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -111,11 +113,20 @@ class WSInvalidUpgradeError(WSInvalidHeaderError):
     """The ``Upgrade`` or ``Connection`` header of the response does not accept the upgrade."""
 
 
-class WSHandshakeTimeoutError(WSHandshakeError, TimeoutError):
+if sys.version_info >= (3, 11):
+    _TimeoutBase = TimeoutError
+else:  # Python 3.10: asyncio.TimeoutError is not yet the builtin TimeoutError; be both
+
+    class _TimeoutBase(TimeoutError, asyncio.TimeoutError):
+        pass
+
+
+class WSHandshakeTimeoutError(WSHandshakeError, _TimeoutBase):
     """The opening handshake did not complete in time.
 
-    It is also a :class:`TimeoutError` (which ``asyncio.TimeoutError`` is
-    since Python 3.11), so existing ``except TimeoutError`` clauses catch it.
+    It is also a :class:`TimeoutError` and an ``asyncio.TimeoutError`` (the
+    same class since Python 3.11), so existing ``except`` clauses for either
+    catch it.
     """
 
 

@@ -28,7 +28,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from picows import WSCloseCode, WSMsgType, WSUpgradeRequest, WSUpgradeResponse
 from picows._transport import WSTransport
@@ -46,8 +46,11 @@ from .messages import Assembler, Data, parse_limits
 
 __all__ = ["Connection", "State", "Request", "Response", "Data", "LoggerLike"]
 
-#: A logger or a logger adapter.
-LoggerLike = logging.Logger | logging.LoggerAdapter[logging.Logger]
+if TYPE_CHECKING:
+    #: A logger or a logger adapter.
+    LoggerLike: TypeAlias = logging.Logger | logging.LoggerAdapter[logging.Logger]
+else:  # LoggerAdapter can be subscripted at run time from Python 3.11 on; the package supports 3.10
+    LoggerLike = logging.Logger | logging.LoggerAdapter
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
