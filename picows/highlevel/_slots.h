@@ -10,8 +10,8 @@
  * the waiter itself to mean "suspend", anything else is the return value, NULL is an error; on "suspend",
  * the second one gives the future to yield to the task.
  */
-#ifndef PICOWS_AM_SEND_H
-#define PICOWS_AM_SEND_H
+#ifndef PICOWS_HIGHLEVEL_SLOTS_H
+#define PICOWS_HIGHLEVEL_SLOTS_H
 
 #include <Python.h>
 

@@ -344,25 +344,26 @@ class _Waiter:
             # that future, which stays pending for the next recv(). No callbacks: it was cancelled with the
             # task meanwhile, and the task is already being woken with CancelledError.
             self._parking = None
-            task_callback = picows_future_callback0(parking) if _FAST_CALLBACK0 else None  # type: ignore[name-defined]  # noqa: F821
-            if task_callback is not None:  # its only callback, read in C (see _slots.h)
-                task_context = picows_future_take0(parking)  # type: ignore[name-defined]  # noqa: F821
-                if callback is not None and context is not None:
-                    more = [(callback, context), *(more or ())]
-                callback, context = task_callback, task_context
-                from_parking = True
-                callbacks = None
+            parked = picows_future_callback0(parking) if _FAST_CALLBACK0 else None  # type: ignore[name-defined]  # noqa: F821
+            parked_context = None
+            parked_rest = None
+            if parked is not None:  # its only callback, read in C (see _slots.h)
+                parked_context = picows_future_take0(parking)  # type: ignore[name-defined]  # noqa: F821
             else:
                 callbacks = parking._callbacks
-            if callbacks:
-                for fn, _ctx in callbacks:
-                    _remove_done_callback(parking, fn)
+                if callbacks:
+                    for fn, _ctx in callbacks:
+                        _remove_done_callback(parking, fn)
+                    parked, parked_context = callbacks[0]
+                    parked_rest = callbacks[1:]
+            if parked is not None:
+                # The task's wake-up goes first; the coroutine's own callbacks, if any, after it.
                 if callback is not None and context is not None:
                     more = [(callback, context), *(more or ())]
-                callback, context = callbacks[0]
+                if parked_rest:
+                    more = [*parked_rest, *(more or ())]
+                callback, context = parked, parked_context
                 from_parking = True
-                if len(callbacks) > 1:
-                    more = [*callbacks[1:], *(more or ())]
         if callback is None and more is None:
             return
         loop = self._loop
