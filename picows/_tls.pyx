@@ -25,6 +25,7 @@ from cpython.object cimport PyObject
 from libc.errno cimport errno, EAGAIN, EINTR
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 
 from picows._socket cimport SocketTransport, StreamProtocol, CORK_MAX_WRITE, CORK_MAX_TOTAL
 
@@ -48,43 +49,140 @@ cdef extern from "<dlfcn.h>" nogil:
 
 __all__ = ["AVAILABLE", "TLSTransport"]
 
-# SSL_get_error() results (openssl/ssl.h; stable across OpenSSL 1.1 and 3.x).
+# Constants of openssl/ssl.h and openssl/bio.h, stable across OpenSSL 1.1 and 3.x.
 cdef enum:
     SSL_ERROR_WANT_READ = 2
+    SSL_ERROR_WANT_WRITE = 3
     SSL_ERROR_SYSCALL = 5
     SSL_ERROR_ZERO_RETURN = 6
+    SSL_CTRL_MODE = 33
+    SSL_CTRL_SET_READ_AHEAD = 41
+    SSL_CTRL_CLEAR_MODE = 78
+    SSL_MODE_RELEASE_BUFFERS = 0x10
+    BIO_TYPE_SOURCE_SINK = 0x0400
+    BIO_FLAGS_READ = 0x01
+    BIO_FLAGS_WRITE = 0x02
+    BIO_FLAGS_RWS = 0x07
+    BIO_FLAGS_SHOULD_RETRY = 0x08
+    BIO_CTRL_PENDING = 10
+    BIO_CTRL_FLUSH = 11
+    BIO_CTRL_WPENDING = 13
 
 ctypedef int (*ssl_io_t)(void* ssl, void* buf, int num) noexcept nogil
 ctypedef int (*ssl_get_error_t)(const void* ssl, int ret) noexcept nogil
 ctypedef int (*ssl_call_t)(void* ssl) noexcept nogil
 ctypedef void* (*ssl_get_t)(const void* ssl) noexcept nogil
-ctypedef int (*bio_io_t)(void* bio, void* data, int size) noexcept nogil
-ctypedef size_t (*bio_pending_t)(void* bio) noexcept nogil
+ctypedef long (*ssl_ctrl_t)(void* ssl, int cmd, long larg, void* parg) noexcept nogil
+ctypedef void (*ssl_set_bio_t)(void* ssl, void* bio) noexcept nogil
+ctypedef unsigned long (*version_num_t)() noexcept nogil
 ctypedef void (*err_clear_t)() noexcept nogil
 ctypedef unsigned long (*err_get_t)() noexcept nogil
 ctypedef void (*err_string_t)(unsigned long code, char* buf, size_t size) noexcept nogil
+# The BIO callbacks OpenSSL calls, and the functions that make a BIO type of them.
+ctypedef int (*bio_write_cb)(void* bio, const char* data, int size) noexcept nogil
+ctypedef int (*bio_read_cb)(void* bio, char* data, int size) noexcept nogil
+ctypedef long (*bio_ctrl_cb)(void* bio, int cmd, long num, void* ptr) noexcept nogil
+ctypedef int (*bio_get_new_index_t)() noexcept nogil
+ctypedef void* (*bio_meth_new_t)(int type, const char* name) noexcept nogil
+ctypedef int (*bio_meth_set_write_t)(void* method, bio_write_cb write) noexcept nogil
+ctypedef int (*bio_meth_set_read_t)(void* method, bio_read_cb read) noexcept nogil
+ctypedef int (*bio_meth_set_ctrl_t)(void* method, bio_ctrl_cb ctrl) noexcept nogil
+ctypedef void* (*bio_new_t)(const void* method) noexcept nogil
+ctypedef int (*bio_call_t)(void* bio) noexcept nogil
+ctypedef void (*bio_set_int_t)(void* bio, int value) noexcept nogil
+ctypedef int (*bio_io_t)(void* bio, void* data, int size) noexcept nogil
+ctypedef size_t (*bio_pending_t)(void* bio) noexcept nogil
 
 cdef ssl_io_t SSL_read = NULL
 cdef ssl_io_t SSL_write = NULL
 cdef ssl_get_error_t SSL_get_error = NULL
 cdef ssl_call_t SSL_has_pending = NULL
 cdef ssl_call_t SSL_shutdown = NULL
+cdef ssl_get_t SSL_get_SSL_CTX = NULL
 cdef ssl_get_t SSL_get_rbio = NULL
 cdef ssl_get_t SSL_get_wbio = NULL
-cdef ssl_get_t SSL_get_SSL_CTX = NULL
-cdef bio_io_t BIO_write = NULL
-cdef bio_io_t BIO_read = NULL
-cdef bio_pending_t BIO_ctrl_pending = NULL
+cdef ssl_ctrl_t SSL_ctrl = NULL
+cdef ssl_call_t SSL_free_buffers = NULL
+cdef ssl_set_bio_t SSL_set0_rbio = NULL
+cdef ssl_set_bio_t SSL_set0_wbio = NULL
 cdef err_clear_t ERR_clear_error = NULL
 cdef err_get_t ERR_get_error = NULL
 cdef err_string_t ERR_error_string_n = NULL
+cdef bio_new_t BIO_new = NULL
+cdef bio_call_t BIO_up_ref = NULL
+cdef bio_set_int_t BIO_set_init = NULL
+cdef bio_set_int_t BIO_set_flags = NULL
+cdef bio_set_int_t BIO_clear_flags = NULL
+# For the memory BIOs of the handshake.
+cdef bio_io_t BIO_write = NULL
+cdef bio_io_t BIO_read = NULL
+cdef bio_pending_t BIO_ctrl_pending = NULL
 
-# Ciphertext passes through these on its way between the socket and the BIOs, within one call: no connection
-# keeps ciphertext of its own between reads (an idle TLS connection holds only OpenSSL's state).
+# Ciphertext passes through these on its way between the socket and OpenSSL, within one call: no connection
+# keeps ciphertext of its own between reads unless its reading was paused (an idle TLS connection holds only
+# OpenSSL's state).
 cdef enum:
     IO_BUF_SIZE = 65536
+    # The largest TLS record's plaintext.
+    MAX_RECORD = 16384
+    # A connection keeps OpenSSL's record buffers from this many OpenSSL calls on (see _hold_buffers).
+    BUFFERS_HOLD_AFTER = 16
+cdef double BUFFERS_IDLE_SECONDS = 1.0
 cdef char _in_buf[IO_BUF_SIZE]
 cdef char _out_buf[IO_BUF_SIZE]
+# A frame's header and the start of its payload, encrypted together (one record, not a record for the header).
+cdef char _record_buf[MAX_RECORD]
+
+# The connection's BIO is a window on these, open only while its transport calls OpenSSL (the memory BIOs of the
+# ssl module cost ~1,300 instructions per message more: a copy into a growing buffer each way, their control
+# calls and pending-byte checks). _io_bio is the BIO allowed to move data; its reads take ciphertext from
+# _io_src (_io_src_len bytes) and its writes append records to _out_buf (_out_len bytes), which the transport
+# sends (or buffers) before it calls the protocol or returns to the loop. So nothing here outlives one call, and
+# a transport's ciphertext never reaches another's socket, whatever calls OpenSSL in between.
+cdef void* _io_bio = NULL
+cdef const char* _io_src = NULL
+cdef Py_ssize_t _io_src_len = 0
+cdef Py_ssize_t _out_len = 0
+cdef void* _bio_method = NULL
+
+
+cdef int _bio_read(void* bio, char* data, int size) noexcept nogil:
+    global _io_src, _io_src_len
+    cdef int n
+    BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
+    if bio != _io_bio or _io_src_len == 0 or size <= 0:
+        # Nothing to read now: OpenSSL says "want read" and keeps what it has of a record.
+        BIO_set_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY)
+        return -1
+    n = size if size < _io_src_len else <int>_io_src_len
+    memcpy(data, _io_src, <size_t>n)
+    _io_src += n
+    _io_src_len -= n
+    return n
+
+
+cdef int _bio_write(void* bio, const char* data, int size) noexcept nogil:
+    global _out_len
+    cdef Py_ssize_t room = IO_BUF_SIZE - _out_len
+    BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
+    if bio != _io_bio or room == 0 or size <= 0:
+        # Full (or not this BIO's turn): OpenSSL keeps the record and says "want write"; the transport sends
+        # what is staged and calls again.
+        BIO_set_flags(bio, BIO_FLAGS_WRITE | BIO_FLAGS_SHOULD_RETRY)
+        return -1
+    if size > room:
+        size = <int>room  # OpenSSL writes the rest of a record later
+    memcpy(_out_buf + _out_len, data, <size_t>size)
+    _out_len += size
+    return size
+
+
+cdef long _bio_ctrl(void* bio, int cmd, long num, void* ptr) noexcept nogil:
+    if cmd == BIO_CTRL_FLUSH:
+        return 1  # the transport sends after each call
+    if cmd == BIO_CTRL_PENDING:
+        return _io_src_len if bio == _io_bio else 0
+    return 0  # WPENDING, and what a memory BIO does not support either
 
 
 cdef void* _symbol(void* lib, const char* name) except NULL:
@@ -95,9 +193,10 @@ cdef void* _symbol(void* lib, const char* name) except NULL:
 
 
 cdef bint _load() except -1:
-    global SSL_read, SSL_write, SSL_get_error, SSL_has_pending, SSL_shutdown, SSL_get_rbio, SSL_get_wbio
-    global SSL_get_SSL_CTX, BIO_write, BIO_read, BIO_ctrl_pending, ERR_clear_error, ERR_get_error
-    global ERR_error_string_n
+    global SSL_read, SSL_write, SSL_get_error, SSL_has_pending, SSL_shutdown, SSL_get_SSL_CTX, SSL_ctrl
+    global SSL_set0_rbio, SSL_set0_wbio, ERR_clear_error, ERR_get_error, ERR_error_string_n
+    global BIO_new, BIO_up_ref, BIO_set_init, BIO_set_flags, BIO_clear_flags, _bio_method
+    global SSL_get_rbio, SSL_get_wbio, BIO_write, BIO_read, BIO_ctrl_pending, SSL_free_buffers
     # Only CPython's _ssl has the object layout read below, and only the versions it was checked against (the
     # struct heads PySSLContext and PySSLSocket have not changed from 3.7 to 3.14); a later version falls back to
     # the loop's TLS until it is checked too.
@@ -113,28 +212,58 @@ cdef bint _load() except -1:
     cdef void* lib = dlopen(path, RTLD_NOW | RTLD_NOLOAD)
     if lib == NULL:
         return False
+    cdef void* method
     try:
         SSL_read = <ssl_io_t>_symbol(lib, b"SSL_read")
         SSL_write = <ssl_io_t>_symbol(lib, b"SSL_write")
         SSL_get_error = <ssl_get_error_t>_symbol(lib, b"SSL_get_error")
         SSL_has_pending = <ssl_call_t>_symbol(lib, b"SSL_has_pending")
         SSL_shutdown = <ssl_call_t>_symbol(lib, b"SSL_shutdown")
+        SSL_get_SSL_CTX = <ssl_get_t>_symbol(lib, b"SSL_get_SSL_CTX")
+        SSL_ctrl = <ssl_ctrl_t>_symbol(lib, b"SSL_ctrl")
         SSL_get_rbio = <ssl_get_t>_symbol(lib, b"SSL_get_rbio")
         SSL_get_wbio = <ssl_get_t>_symbol(lib, b"SSL_get_wbio")
-        SSL_get_SSL_CTX = <ssl_get_t>_symbol(lib, b"SSL_get_SSL_CTX")
         BIO_write = <bio_io_t>_symbol(lib, b"BIO_write")
         BIO_read = <bio_io_t>_symbol(lib, b"BIO_read")
         BIO_ctrl_pending = <bio_pending_t>_symbol(lib, b"BIO_ctrl_pending")
+        SSL_set0_rbio = <ssl_set_bio_t>_symbol(lib, b"SSL_set0_rbio")
+        SSL_set0_wbio = <ssl_set_bio_t>_symbol(lib, b"SSL_set0_wbio")
         ERR_clear_error = <err_clear_t>_symbol(lib, b"ERR_clear_error")
         ERR_get_error = <err_get_t>_symbol(lib, b"ERR_get_error")
         ERR_error_string_n = <err_string_t>_symbol(lib, b"ERR_error_string_n")
+        BIO_new = <bio_new_t>_symbol(lib, b"BIO_new")
+        BIO_up_ref = <bio_call_t>_symbol(lib, b"BIO_up_ref")
+        BIO_set_init = <bio_set_int_t>_symbol(lib, b"BIO_set_init")
+        BIO_set_flags = <bio_set_int_t>_symbol(lib, b"BIO_set_flags")
+        BIO_clear_flags = <bio_set_int_t>_symbol(lib, b"BIO_clear_flags")
+        method = (<bio_meth_new_t>_symbol(lib, b"BIO_meth_new"))(
+            (<bio_get_new_index_t>_symbol(lib, b"BIO_get_new_index"))() | BIO_TYPE_SOURCE_SINK, b"picows")
+        if method == NULL:
+            return False
+        (<bio_meth_set_write_t>_symbol(lib, b"BIO_meth_set_write"))(method, _bio_write)
+        (<bio_meth_set_read_t>_symbol(lib, b"BIO_meth_set_read"))(method, _bio_read)
+        (<bio_meth_set_ctrl_t>_symbol(lib, b"BIO_meth_set_ctrl"))(method, _bio_ctrl)
     except ImportError:
         return False
+    _bio_method = method
+    # SSL_free_buffers() could free a buffer still in use before OpenSSL 3.0.14, 3.1.6, 3.2.2, 3.3.1 and 1.1.1y
+    # (CVE-2024-4741): with those, connections keep the ssl module's SSL_MODE_RELEASE_BUFFERS throughout.
+    version = (<version_num_t>_symbol(lib, b"OpenSSL_version_num"))()
+    if version >= 0x30000000:
+        minor = (version >> 20) & 0xff
+        patch = (version >> 4) & 0xff
+        fixed = minor >= 4 or patch >= {0: 14, 1: 6, 2: 2, 3: 1}[minor]
+    else:
+        fixed = version >= 0x1010119f
+    if fixed:
+        SSL_free_buffers = <ssl_call_t>dlsym(lib, b"SSL_free_buffers")
     return True
 
 
 #: True when TLS can run on picows' own transport (CPython, with an ssl module linked to a shared OpenSSL).
 AVAILABLE = _load()
+# Whether busy connections keep OpenSSL's record buffers (see TLSTransport._hold_buffers).
+_HOLDS_BUFFERS = SSL_free_buffers != NULL
 
 
 cdef inline void* _field(obj, Py_ssize_t index) noexcept:
@@ -173,6 +302,10 @@ cdef class TLSTransport(SocketTransport):
         self._extra["sslcontext"] = sslcontext
         self._extra["ssl_object"] = self._sslobj
 
+    def __dealloc__(self):
+        PyMem_Free(self._kept)
+        self._kept = NULL
+
     def start(self, waiter=None):
         """Run the TLS handshake, then tell the protocol it is connected and start reading.
 
@@ -185,7 +318,10 @@ cdef class TLSTransport(SocketTransport):
             self._timer = self._loop.call_later(self._handshake_timeout, self._on_handshake_timeout)
         self._handshake_step()
 
-    # ---- the handshake, through the ssl module -----------------------------------------------------------------
+    # ---- the handshake, through the ssl module and its memory BIOs ---------------------------------------------
+    # The ssl module releases the GIL in do_handshake(), so another thread's transport may run meanwhile: the
+    # handshake keeps per-connection memory BIOs, and the transport's own BIO (whose state is global, guarded
+    # by the GIL) takes over once it is done.
 
     def _on_handshake_timeout(self):
         self._timer = None
@@ -198,17 +334,57 @@ cdef class TLSTransport(SocketTransport):
         try:
             self._sslobj.do_handshake()
         except ssl.SSLWantReadError:
-            self._send_out()
+            self._send_handshake_out()
             return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._send_out()  # the alert that tells the peer why
+            self._send_handshake_out()  # the alert that tells the peer why
             self._handshake_failed(exc)
             return
-        self._send_out()
+        self._send_handshake_out()
         if self._handshaking:
             self._handshake_done()
+
+    cdef _send_handshake_out(self):
+        # What OpenSSL wrote to the outgoing memory BIO goes out the way the data phase's records do.
+        global _out_len
+        cdef int n
+        while self._fd >= 0 and not self._lost_scheduled:
+            n = BIO_read(self._wbio, _out_buf, IO_BUF_SIZE)
+            if n <= 0:
+                return  # empty (a memory BIO's empty read leaves no error in the queue)
+            _out_len = n
+            self._send_out()
+            if n < IO_BUF_SIZE:
+                return
+
+    cdef int _take_over_bio(self) except -1:
+        # From the handshake's memory BIOs to the transport's own BIO. Ciphertext that came after the handshake's
+        # last message (application data in the same segment) moves to the kept input.
+        cdef int n
+        cdef size_t pending = BIO_ctrl_pending(self._rbio)
+        cdef void* bio
+        if pending:
+            self._kept = <char*>PyMem_Malloc(pending)
+            if self._kept == NULL:
+                raise MemoryError()
+            n = BIO_read(self._rbio, self._kept, <int>pending)
+            self._src = self._kept
+            self._src_len = n if n > 0 else 0
+        bio = BIO_new(_bio_method)
+        if bio == NULL:
+            raise MemoryError()
+        BIO_set_init(bio, 1)
+        # Each set0 takes one reference and frees the memory BIO it replaces.
+        BIO_up_ref(bio)
+        SSL_set0_rbio(self._ssl, bio)
+        SSL_set0_wbio(self._ssl, bio)
+        self._bio = bio
+        self._rbio = self._wbio = NULL
+        # OpenSSL then takes all it is given in one BIO read instead of a record's header and body in two.
+        SSL_ctrl(self._ssl, SSL_CTRL_SET_READ_AHEAD, 1, NULL)
+        return 0
 
     cdef _handshake_done(self):
         self._handshaking = False
@@ -225,6 +401,7 @@ cdef class TLSTransport(SocketTransport):
         self._extra["cipher"] = self._sslobj.cipher()
         self._extra["compression"] = self._sslobj.compression()
         try:
+            self._take_over_bio()
             SocketTransport.start(self)
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -236,7 +413,7 @@ cdef class TLSTransport(SocketTransport):
             return
         if waiter is not None:
             waiter.set_result(None)
-        if self._reading and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
+        if self._reading and (self._src_len or SSL_has_pending(self._ssl)):
             # Application data came with the handshake's last flight: no readable event will announce it.
             self._read_tls()
 
@@ -260,23 +437,84 @@ cdef class TLSTransport(SocketTransport):
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 
+    # ---- OpenSSL calls on the transport's BIO -------------------------------------------------------------------
+
+    cdef inline int _io_open(self) except -1:
+        # Give the BIO this connection's input for one OpenSSL call.
+        global _io_bio, _io_src, _io_src_len
+        self._io_calls += 1
+        if self._io_calls == BUFFERS_HOLD_AFTER and not self._holding_buffers:
+            self._hold_buffers()
+        if _io_bio != NULL:
+            raise RuntimeError("a TLS transport was used from inside another one's OpenSSL call (a Python callback "
+                               "of the ssl module, in another thread?); drive each transport from its own loop")
+        _io_bio = self._bio
+        _io_src = self._src
+        _io_src_len = self._src_len
+        return 0
+
+    cdef inline void _io_close(self) noexcept:
+        global _io_bio
+        self._src = _io_src
+        self._src_len = _io_src_len
+        _io_bio = NULL
+
+    # ---- OpenSSL's record buffers ------------------------------------------------------------------------------
+    # The ssl module sets SSL_MODE_RELEASE_BUFFERS: OpenSSL frees its 17 KB read and write buffers after each
+    # record and allocates them again for the next (~1,200 instructions per round trip), so that idle connections
+    # hold none. A busy connection keeps them instead, until it has been idle for BUFFERS_IDLE_SECONDS.
+
+    cdef _hold_buffers(self):
+        if SSL_free_buffers == NULL:
+            return  # an OpenSSL whose SSL_free_buffers() is unsafe: always release
+        SSL_ctrl(self._ssl, SSL_CTRL_CLEAR_MODE, SSL_MODE_RELEASE_BUFFERS, NULL)
+        self._holding_buffers = True
+        self._idle_timer = self._loop.call_later(BUFFERS_IDLE_SECONDS, self._release_idle_buffers)
+
+    def _release_idle_buffers(self):
+        self._idle_timer = None
+        if not self._holding_buffers or self._lost_scheduled:
+            return
+        if self._io_calls:
+            self._io_calls = 0
+            self._idle_timer = self._loop.call_later(BUFFERS_IDLE_SECONDS, self._release_idle_buffers)
+            return
+        # Frees both buffers unless a record is half read or half written; then the mode frees them after it.
+        SSL_free_buffers(self._ssl)
+        SSL_ctrl(self._ssl, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, NULL)
+        self._holding_buffers = False
+
+    cdef _schedule_lost(self, exc):
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        SocketTransport._schedule_lost(self, exc)
+
     # ---- reading -----------------------------------------------------------------------------------------------
 
     def _on_readable(self):
-        # One reader from the first handshake message on: ciphertext goes into the incoming BIO, then to the
-        # handshake or to the protocol.
+        # One reader from the first handshake message on: ciphertext goes to the handshake's memory BIO, then to
+        # the protocol through OpenSSL.
         cdef ssize_t n
         if self._closing:
             return
+        if self._src_len:
+            # Input kept from before a pause goes first; new bytes wait in the kernel until it is read.
+            self._read_buffered()
+            if self._src_len:
+                return
         n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
         if n > 0:
-            if BIO_write(self._rbio, _in_buf, <int>n) != n:
-                self._fatal_error(MemoryError("the TLS input buffer could not grow"), "fatal error on a TLS connection")
-                return
             if self._handshaking:
+                if BIO_write(self._rbio, _in_buf, <int>n) != n:
+                    self._handshake_failed(MemoryError("the TLS input buffer could not grow"))
+                    return
                 self._handshake_step()
             else:
+                self._src = _in_buf
+                self._src_len = n
                 self._read_tls()
+            self._keep_rest()
         elif n == 0:
             if self._handshaking:
                 self._handshake_failed(ConnectionResetError("the peer closed the connection during the TLS handshake"))
@@ -284,6 +522,27 @@ cdef class TLSTransport(SocketTransport):
                 self._read_eof()
         else:
             self._read_failed(errno)  # during the handshake, _fatal_error() fails the handshake
+
+    cdef _keep_rest(self):
+        # After a read: input OpenSSL has not taken (reading was paused) must outlive the shared receive buffer,
+        # so it moves to a buffer of the connection's own, which goes once it has been read.
+        cdef char* kept
+        if self._src_len == 0 or self._closing:
+            self._src_len = 0
+            PyMem_Free(self._kept)
+            self._kept = NULL
+            return
+        if not (_in_buf <= self._src < _in_buf + IO_BUF_SIZE):
+            return  # in the kept buffer already
+        kept = <char*>PyMem_Malloc(<size_t>self._src_len)
+        if kept == NULL:
+            self._src_len = 0
+            self._fatal_error(MemoryError("no memory for the TLS input kept while reading is paused"),
+                              "fatal error on a TLS connection")
+            return
+        memcpy(kept, self._src, <size_t>self._src_len)
+        PyMem_Free(self._kept)
+        self._kept = self._src = kept
 
     cdef _read_tls(self):
         # Decrypt straight into the protocol's buffer until OpenSSL needs more ciphertext. Writes made meanwhile
@@ -298,11 +557,15 @@ cdef class TLSTransport(SocketTransport):
             try:
                 while self._reading:
                     ptr = self._protocol.get_read_ptr(&size)
+                    self._io_open()
                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
+                    self._io_close()
+                    if _out_len:
+                        self._send_out()  # what reading wrote on its own (a TLS 1.3 key update's reply)
                     if n > 0:
                         first_error = None
                         self._protocol.on_data(n)
-                        if not SSL_has_pending(self._ssl) and not BIO_ctrl_pending(self._rbio):
+                        if not self._src_len and not SSL_has_pending(self._ssl):
                             break  # all decrypted: skip the SSL_read that would only say "want more"
                         continue
                     code = SSL_get_error(self._ssl, n)
@@ -321,7 +584,6 @@ cdef class TLSTransport(SocketTransport):
             finally:
                 self._corked = False
                 if not self._lost_scheduled:
-                    # Also sends what reading produced on its own (a TLS 1.3 key update's reply).
                     self._flush()
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -334,18 +596,20 @@ cdef class TLSTransport(SocketTransport):
     def resume_reading(self):
         """Undo pause_reading(); data decrypted or received before the pause is delivered first."""
         SocketTransport.resume_reading(self)
-        if self._reading and not self._handshaking and (BIO_ctrl_pending(self._rbio) or SSL_has_pending(self._ssl)):
-            # What arrived before the pause sits in OpenSSL: the socket will not announce it again.
+        if self._reading and not self._handshaking and (self._src_len or SSL_has_pending(self._ssl)):
+            # What arrived before the pause sits in OpenSSL or the kept input: the socket will not announce it.
             self._loop.call_soon(self._read_buffered)
 
     def _read_buffered(self):
         if self._reading and not self._closing:
             self._read_tls()
+            self._keep_rest()
 
     # ---- writing -----------------------------------------------------------------------------------------------
 
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1:
-        """Encrypt and send ``size`` bytes (while corked, gather them: they are encrypted with the next flush).
+        """Encrypt and send ``size`` bytes (while corked, gather small writes: they are encrypted with the next
+        flush).
 
         Writes after close() are dropped: close_notify has ended the TLS stream.
         """
@@ -356,20 +620,27 @@ cdef class TLSTransport(SocketTransport):
             return 0
         self._encrypt_cork()
         self._encrypt(data, size)
-        if not self._corked:
-            self._send_out()
+        self._send_out()
         return 0
 
     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
                       Py_ssize_t body_size) except -1:
-        """Encrypt ``head`` then ``body`` and send them together."""
+        """Encrypt ``head`` then ``body`` and send them together; the head shares the first record with the body."""
+        cdef Py_ssize_t first
         if self._closing or self._handshaking:
             return 0
         self._encrypt_cork()
-        self._encrypt(head, head_size)
-        self._encrypt(body, body_size)
-        if not self._corked:
-            self._send_out()
+        if head_size <= MAX_RECORD:
+            # A record of its own would cost as much as the body's first (up to 16 KiB), and 22 bytes on the wire.
+            first = body_size if body_size < MAX_RECORD - head_size else MAX_RECORD - head_size
+            memcpy(_record_buf, head, <size_t>head_size)
+            memcpy(_record_buf + head_size, body, <size_t>first)
+            self._encrypt(_record_buf, head_size + first)
+            self._encrypt(body + first, body_size - first)
+        else:
+            self._encrypt(head, head_size)
+            self._encrypt(body, body_size)
+        self._send_out()
         return 0
 
     cdef _flush(self):
@@ -389,42 +660,45 @@ cdef class TLSTransport(SocketTransport):
         return 0
 
     cdef int _encrypt(self, const char* data, Py_ssize_t size) except -1:
-        # Into the outgoing memory BIO, which grows as needed: SSL_write takes everything or fails.
-        cdef int n
+        # Records go to the shared output buffer; when it is full, OpenSSL says "want write" and it is sent.
+        cdef int n, code
         first_error = None
         while size > 0 and not self._lost_scheduled:
+            self._io_open()
             n = SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))
+            self._io_close()
             if n > 0:
                 data += n
                 size -= n
+                continue
+            code = SSL_get_error(self._ssl, n)
+            if code == SSL_ERROR_WANT_WRITE:
+                self._send_out()
             elif first_error is None:
                 # As in _read_tls: the error may be another caller's, left in the queue; clear it and retry once.
-                first_error = self._ssl_error(SSL_get_error(self._ssl, n), "encrypting TLS data failed")
+                first_error = self._ssl_error(code, "encrypting TLS data failed")
             else:
                 self._fatal_error(first_error, "fatal error on a TLS connection")
                 return 0
         return 0
 
     cdef _send_out(self):
-        # Move the ciphertext OpenSSL produced to the kernel; what it does not take waits in the write buffer.
-        cdef int n
+        # Move the records in the shared output buffer to the kernel; what it does not take waits in the write
+        # buffer. The buffer is emptied first, before anything that may call the protocol.
+        global _out_len
+        cdef Py_ssize_t n = _out_len
         cdef Py_ssize_t sent
-        while self._fd >= 0 and not self._lost_scheduled:
-            n = BIO_read(self._wbio, _out_buf, IO_BUF_SIZE)
-            if n <= 0:
-                return  # empty (a memory BIO's empty read leaves no error in the queue)
-            if self._writer_added:
-                self._buffer(_out_buf, n)
-                self._maybe_pause()
-                continue
-            sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))
-            if sent < 0:
-                return
-            if sent < n:
-                self._buffer(_out_buf + sent, n - sent)
-                self._wait_writable()
-            if n < IO_BUF_SIZE:
-                return  # that was all of it
+        _out_len = 0
+        if n == 0 or self._fd < 0 or self._lost_scheduled:
+            return
+        if self._writer_added:
+            self._buffer(_out_buf, n)
+            self._maybe_pause()
+            return
+        sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))
+        if 0 <= sent < n:
+            self._buffer(_out_buf + sent, n - sent)
+            self._wait_writable()
 
     cdef _ssl_error(self, int code, str what):
         cdef char text[256]
@@ -441,6 +715,7 @@ cdef class TLSTransport(SocketTransport):
 
     def close(self):
         """Send the buffered data and TLS's close_notify, then close the socket."""
+        cdef int attempt
         if self._closing:
             return
         if self._handshaking:
@@ -448,11 +723,18 @@ cdef class TLSTransport(SocketTransport):
             return
         try:
             self._encrypt_cork()
-            if not self._lost_scheduled:
+            for attempt in range(2):
+                if self._lost_scheduled:
+                    break
                 ERR_clear_error()
-                SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited
+                self._io_open()
+                n = SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited
+                self._io_close()
+                code = SSL_get_error(self._ssl, n) if n < 0 else 0
                 ERR_clear_error()
                 self._send_out()
+                if code != SSL_ERROR_WANT_WRITE:
+                    break  # else the output buffer was full: sent now, so close_notify fits
         finally:
             SocketTransport.close(self)
 
@@ -464,6 +746,8 @@ cdef class TLSTransport(SocketTransport):
         SocketTransport._force_close(self, exc)
 
     cdef _fatal_error(self, exc, str message):
+        global _out_len
+        _out_len = 0  # this connection's records, if any: the connection is gone
         if self._handshaking:
             self._handshake_failed(exc)
             return

@@ -311,3 +311,77 @@ async def test_many_connections_share_the_ciphertext_buffers_without_mixing(
             await bounded(transport.wait_disconnected())
 
         await bounded(asyncio.gather(*(one(k) for k in range(20))), 30)
+
+
+async def test_a_large_frame_from_the_server_shares_its_first_record_with_the_header(
+    server_ssl_context: ssl.SSLContext, tls_files: tuple[object, object]
+) -> None:
+    # An unmasked frame above the small-frame size goes out as header + payload; over TLS the header must not be
+    # a record of its own (22 bytes more on the wire and a record's cost of CPU at both ends).
+    record_headers: list[bytes] = []
+
+    def on_message(conn: object, direction: str, version: object, content_type: object, msg_type: object,
+                   data: bytes) -> None:
+        if direction == "read" and content_type == ssl._TLSContentType.HEADER:  # type: ignore[attr-defined]
+            record_headers.append(data)
+
+    ctx = ssl.create_default_context(cafile=str(tls_files[0]))
+    ctx._msg_callback = on_message  # type: ignore[attr-defined]
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True, max_frame_size=2**20) as server:
+        transport, client = await tls_connect(server.url(secure=True), ctx, max_frame_size=2**20)
+        transport.send(WSMsgType.BINARY, b"warm up")
+        await client.wait_frames(1)
+        for i, size in enumerate((10_000, 16_370, 100_000)):
+            before = len(record_headers)
+            transport.send(WSMsgType.BINARY, bytes([i]) * size)
+            frames = await client.wait_frames(i + 2)
+            assert frames[-1][3] == bytes([i]) * size
+            header = 4 if size < 65536 else 10
+            assert len(record_headers) - before == -(-(size + header) // 16384), size  # full records only
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+
+
+async def test_a_busy_connection_keeps_openssls_buffers_until_it_is_idle(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # The ssl module has OpenSSL free its read and write buffers after every record; a busy connection keeps
+    # them (fewer instructions per message), and gives them back once idle for a second.
+    from picows import _tls
+
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True) as server:
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context)
+        under = transport.underlying_transport
+        assert isinstance(under, TLSTransport)
+        assert not under._holding_buffers  # the upgrade alone is not busy
+        for i in range(20):
+            transport.send(WSMsgType.BINARY, b"%d" % i)
+            await client.wait_frames(i + 1)
+        assert under._holding_buffers is _tls._HOLDS_BUFFERS
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while under._holding_buffers and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        assert not under._holding_buffers
+        transport.send(WSMsgType.BINARY, b"after the release")
+        assert (await client.wait_frames(21))[20][3] == b"after the release"
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
+
+
+async def test_the_ssl_object_cannot_take_the_transports_ciphertext(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # get_extra_info("ssl_object") is for inspection: reading from it outside the transport finds nothing (the
+    # transport's BIO gives OpenSSL input only during its own calls), and the connection goes on.
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True) as server:
+        transport, client = await tls_connect(server.url(secure=True), client_ssl_context)
+        sslobj = transport.underlying_transport.get_extra_info("ssl_object")
+        transport.send(WSMsgType.TEXT, "one")
+        await client.wait_frames(1)
+        with pytest.raises(ssl.SSLWantReadError):
+            sslobj.read(100)
+        transport.send(WSMsgType.TEXT, "two")
+        assert [f[3] for f in await client.wait_frames(2)] == [b"one", b"two"]
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
