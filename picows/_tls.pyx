@@ -8,11 +8,12 @@ more than the WebSocket work and the encryption together.
 
 TLSTransport keeps the ssl module for everything that must be right and is rare: ``SSLContext.wrap_bio()``
 creates the connection (certificates, verification, the hostname check, SNI, ALPN) and
-``SSLObject.do_handshake()`` runs the handshake, raising the ssl module's own exceptions. After the handshake it
-calls OpenSSL's ``SSL_read``/``SSL_write`` on that same SSL object directly, with the GIL held (the calls take
-microseconds and never block: both BIOs are in memory): ciphertext read from the socket goes into the incoming
-memory BIO, plaintext comes out straight into the protocol's buffer, and writes gathered while a read is handled
-are encrypted as one record and sent with one ``send()``.
+``SSLObject.do_handshake()`` runs the handshake over memory BIOs, raising the ssl module's own exceptions. After
+the handshake the SSL object gets a BIO of this module's and OpenSSL's ``SSL_read``/``SSL_write`` are called on it
+directly, with the GIL held (the calls take microseconds and never block): OpenSSL reads the ciphertext straight
+from the buffer ``recv()`` filled and writes its records straight to the buffer ``send()`` sends, plaintext comes
+out into the protocol's buffer, and writes gathered while a read is handled are encrypted as one record and sent
+with one ``send()``. A busy connection keeps OpenSSL's record buffers between records; an idle one gives them back.
 
 OpenSSL's functions are looked up at import in the library Python's ``_ssl`` module is linked with (so both use
 one OpenSSL), and the SSL object's address is read from ``_ssl._SSLSocket``, whose layout has been the same since
