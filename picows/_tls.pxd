@@ -4,6 +4,21 @@
 from picows._socket cimport SocketTransport
 
 
+cdef extern from "_tls_thread.h":
+    # The thread's ciphertext buffers and BIO window (see _tls_thread.h).
+    ctypedef struct picows_tls_thread:
+        void* bio
+        const char* src
+        Py_ssize_t src_len
+        Py_ssize_t out_len
+        char in_buf[65536]
+        char out_buf[65536]
+        char record_buf[16384]
+    enum:
+        PICOWS_TLS_IO_BUF
+        PICOWS_TLS_RECORD
+
+
 cdef class TLSTransport(SocketTransport):
     cdef:
         # The ssl.SSLObject the ssl module made with wrap_bio(): handshake, certificates, get_extra_info().
@@ -30,18 +45,19 @@ cdef class TLSTransport(SocketTransport):
     # Whether OpenSSL keeps its record buffers between records (a busy connection).
     cdef readonly bint _holding_buffers
 
-    cdef _handshake_step(self)
-    cdef _handshake_done(self)
+    cdef _handshake_step(self, picows_tls_thread* t)
+    cdef _handshake_done(self, picows_tls_thread* t)
     cdef _handshake_failed(self, exc)
-    cdef _send_handshake_out(self)
+    cdef _send_handshake_out(self, picows_tls_thread* t)
     cdef int _take_over_bio(self) except -1
     cdef _hold_buffers(self)
     cdef _schedule_lost(self, exc)
-    cdef int _io_open(self) except -1
-    cdef void _io_close(self) noexcept
-    cdef _keep_rest(self)
-    cdef _read_tls(self)
-    cdef int _encrypt(self, const char* data, Py_ssize_t size) except -1
-    cdef int _encrypt_cork(self) except -1
-    cdef _send_out(self)
+    cdef int _io_open(self, picows_tls_thread* t) except -1
+    cdef void _io_close(self, picows_tls_thread* t) noexcept
+    cdef _keep_rest(self, picows_tls_thread* t)
+    cdef _read_tls(self, picows_tls_thread* t)
+    cdef _read_kept(self, picows_tls_thread* t)
+    cdef int _encrypt(self, picows_tls_thread* t, const char* data, Py_ssize_t size) except -1
+    cdef int _encrypt_cork(self, picows_tls_thread* t) except -1
+    cdef _send_out(self, picows_tls_thread* t)
     cdef _ssl_error(self, int code, str what)

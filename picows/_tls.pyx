@@ -42,6 +42,11 @@ cdef extern from "<sys/socket.h>" nogil:
 cdef extern from "<errno.h>":
     int EWOULDBLOCK
 
+cdef extern from "_tls_thread.h" nogil:
+    int picows_tls_thread_init()
+    picows_tls_thread* picows_tls_thread_get()
+    picows_tls_thread* picows_tls_thread_peek()
+
 cdef extern from "<dlfcn.h>" nogil:
     void* dlopen(const char* filename, int flags)
     void* dlsym(void* handle, const char* symbol)
@@ -119,70 +124,67 @@ cdef bio_io_t BIO_write = NULL
 cdef bio_io_t BIO_read = NULL
 cdef bio_pending_t BIO_ctrl_pending = NULL
 
-# Ciphertext passes through these on its way between the socket and OpenSSL, within one call: no connection
-# keeps ciphertext of its own between reads unless its reading was paused (an idle TLS connection holds only
-# OpenSSL's state).
 cdef enum:
-    IO_BUF_SIZE = 65536
+    IO_BUF_SIZE = PICOWS_TLS_IO_BUF
     # The largest TLS record's plaintext.
-    MAX_RECORD = 16384
+    MAX_RECORD = PICOWS_TLS_RECORD
     # A connection keeps OpenSSL's record buffers from this many OpenSSL calls on (see _hold_buffers).
     BUFFERS_HOLD_AFTER = 16
 cdef double BUFFERS_IDLE_SECONDS = 1.0
-cdef char _in_buf[IO_BUF_SIZE]
-cdef char _out_buf[IO_BUF_SIZE]
-# A frame's header and the start of its payload, encrypted together (one record, not a record for the header).
-cdef char _record_buf[MAX_RECORD]
-
-# The connection's BIO is a window on these, open only while its transport calls OpenSSL (the memory BIOs of the
-# ssl module cost ~1,300 instructions per message more: a copy into a growing buffer each way, their control
-# calls and pending-byte checks). _io_bio is the BIO allowed to move data; its reads take ciphertext from
-# _io_src (_io_src_len bytes) and its writes append records to _out_buf (_out_len bytes), which the transport
-# sends (or buffers) before it calls the protocol or returns to the loop. So nothing here outlives one call, and
-# a transport's ciphertext never reaches another's socket, whatever calls OpenSSL in between.
-cdef void* _io_bio = NULL
-cdef const char* _io_src = NULL
-cdef Py_ssize_t _io_src_len = 0
-cdef Py_ssize_t _out_len = 0
 cdef void* _bio_method = NULL
+
+# Ciphertext passes through the thread's buffers (picows_tls_thread, _tls_thread.h) on its way between the socket
+# and OpenSSL, within one call: no connection keeps ciphertext of its own between reads unless its reading was
+# paused (an idle TLS connection holds only OpenSSL's state).
+#
+# A connection's BIO is a window on them, open only while its transport calls OpenSSL (the memory BIOs of the ssl
+# module cost ~950 instructions per round trip more: a copy into a growing buffer each way, their control calls
+# and pending-byte checks). t.bio is the BIO allowed to move data; its reads take ciphertext from t.src (t.src_len
+# bytes) and its writes append records to t.out_buf (t.out_len bytes), which the transport sends (or buffers)
+# before it calls the protocol or returns to the loop. So a transport's ciphertext never reaches another's
+# socket, whatever calls OpenSSL in between, and a BIO whose transport is not calling (the ssl object's own
+# read() or write(), a transport that is gone) moves nothing.
 
 
 cdef int _bio_read(void* bio, char* data, int size) noexcept nogil:
-    global _io_src, _io_src_len
+    cdef picows_tls_thread* t = picows_tls_thread_peek()
     cdef int n
     BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
-    if bio != _io_bio or _io_src_len == 0 or size <= 0:
+    if t == NULL or bio != t.bio or t.src_len == 0 or size <= 0:
         # Nothing to read now: OpenSSL says "want read" and keeps what it has of a record.
         BIO_set_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY)
         return -1
-    n = size if size < _io_src_len else <int>_io_src_len
-    memcpy(data, _io_src, <size_t>n)
-    _io_src += n
-    _io_src_len -= n
+    n = size if size < t.src_len else <int>t.src_len
+    memcpy(data, t.src, <size_t>n)
+    t.src += n
+    t.src_len -= n
     return n
 
 
 cdef int _bio_write(void* bio, const char* data, int size) noexcept nogil:
-    global _out_len
-    cdef Py_ssize_t room = IO_BUF_SIZE - _out_len
+    cdef picows_tls_thread* t = picows_tls_thread_peek()
+    cdef Py_ssize_t room
     BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
-    if bio != _io_bio or room == 0 or size <= 0:
+    room = IO_BUF_SIZE - t.out_len if t != NULL else 0
+    if t == NULL or bio != t.bio or room == 0 or size <= 0:
         # Full (or not this BIO's turn): OpenSSL keeps the record and says "want write"; the transport sends
         # what is staged and calls again.
         BIO_set_flags(bio, BIO_FLAGS_WRITE | BIO_FLAGS_SHOULD_RETRY)
         return -1
     if size > room:
         size = <int>room  # OpenSSL writes the rest of a record later
-    memcpy(_out_buf + _out_len, data, <size_t>size)
-    _out_len += size
+    memcpy(t.out_buf + t.out_len, data, <size_t>size)
+    t.out_len += size
     return size
 
 
 cdef long _bio_ctrl(void* bio, int cmd, long num, void* ptr) noexcept nogil:
+    cdef picows_tls_thread* t
     if cmd == BIO_CTRL_FLUSH:
         return 1  # the transport sends after each call
     if cmd == BIO_CTRL_PENDING:
-        return _io_src_len if bio == _io_bio else 0
+        t = picows_tls_thread_peek()
+        return t.src_len if t != NULL and bio == t.bio else 0
     return 0  # WPENDING, and what a memory BIO does not support either
 
 
@@ -202,6 +204,8 @@ cdef bint _load() except -1:
     # struct heads PySSLContext and PySSLSocket have not changed from 3.7 to 3.14); a later version falls back to
     # the loop's TLS until it is checked too.
     if sys.implementation.name != "cpython" or not (3, 9) <= sys.version_info[:2] <= (3, 14):
+        return False
+    if not picows_tls_thread_init():
         return False
     try:
         import _ssl
@@ -317,12 +321,11 @@ cdef class TLSTransport(SocketTransport):
         self._start_reading()
         if self._handshake_timeout is not None:
             self._timer = self._loop.call_later(self._handshake_timeout, self._on_handshake_timeout)
-        self._handshake_step()
+        self._handshake_step(_thread())
 
     # ---- the handshake, through the ssl module and its memory BIOs ---------------------------------------------
-    # The ssl module releases the GIL in do_handshake(), so another thread's transport may run meanwhile: the
-    # handshake keeps per-connection memory BIOs, and the transport's own BIO (whose state is global, guarded
-    # by the GIL) takes over once it is done.
+    # The ssl module releases the GIL in do_handshake(): the handshake keeps the per-connection memory BIOs it
+    # was set up with, and the transport's own BIO takes over once it is done.
 
     def _on_handshake_timeout(self):
         self._timer = None
@@ -331,32 +334,31 @@ cdef class TLSTransport(SocketTransport):
             self._handshake_failed(ConnectionAbortedError(
                 f"the TLS handshake did not finish within {self._handshake_timeout} s; the connection was closed"))
 
-    cdef _handshake_step(self):
+    cdef _handshake_step(self, picows_tls_thread* t):
         try:
             self._sslobj.do_handshake()
         except ssl.SSLWantReadError:
-            self._send_handshake_out()
+            self._send_handshake_out(t)
             return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._send_handshake_out()  # the alert that tells the peer why
+            self._send_handshake_out(t)  # the alert that tells the peer why
             self._handshake_failed(exc)
             return
-        self._send_handshake_out()
+        self._send_handshake_out(t)
         if self._handshaking:
-            self._handshake_done()
+            self._handshake_done(t)
 
-    cdef _send_handshake_out(self):
+    cdef _send_handshake_out(self, picows_tls_thread* t):
         # What OpenSSL wrote to the outgoing memory BIO goes out the way the data phase's records do.
-        global _out_len
         cdef int n
         while self._fd >= 0 and not self._lost_scheduled:
-            n = BIO_read(self._wbio, _out_buf, IO_BUF_SIZE)
+            n = BIO_read(self._wbio, t.out_buf, IO_BUF_SIZE)
             if n <= 0:
                 return  # empty (a memory BIO's empty read leaves no error in the queue)
-            _out_len = n
-            self._send_out()
+            t.out_len = n
+            self._send_out(t)
             if n < IO_BUF_SIZE:
                 return
 
@@ -387,11 +389,16 @@ cdef class TLSTransport(SocketTransport):
         SSL_ctrl(self._ssl, SSL_CTRL_SET_READ_AHEAD, 1, NULL)
         return 0
 
-    cdef _handshake_done(self):
+    cdef _handshake_done(self, picows_tls_thread* t):
         self._handshaking = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        try:
+            self._take_over_bio()
+        except MemoryError as exc:
+            self._handshake_failed(exc)
+            return
         waiter = self._waiter
         self._waiter = None
         if waiter is not None and waiter.done():
@@ -402,7 +409,6 @@ cdef class TLSTransport(SocketTransport):
         self._extra["cipher"] = self._sslobj.cipher()
         self._extra["compression"] = self._sslobj.compression()
         try:
-            self._take_over_bio()
             SocketTransport.start(self)
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -416,7 +422,7 @@ cdef class TLSTransport(SocketTransport):
             waiter.set_result(None)
         if self._reading and (self._src_len or SSL_has_pending(self._ssl)):
             # Application data came with the handshake's last flight: no readable event will announce it.
-            self._read_tls()
+            self._read_tls(t)
 
     cdef _handshake_failed(self, exc):
         # Before the handshake the protocol has not heard of the connection, so it is not told about its end.
@@ -440,25 +446,23 @@ cdef class TLSTransport(SocketTransport):
 
     # ---- OpenSSL calls on the transport's BIO -------------------------------------------------------------------
 
-    cdef inline int _io_open(self) except -1:
+    cdef inline int _io_open(self, picows_tls_thread* t) except -1:
         # Give the BIO this connection's input for one OpenSSL call.
-        global _io_bio, _io_src, _io_src_len
         self._io_calls += 1
         if self._io_calls == BUFFERS_HOLD_AFTER and not self._holding_buffers:
             self._hold_buffers()
-        if _io_bio != NULL:
+        if t.bio != NULL:
             raise RuntimeError("a TLS transport was used from inside another one's OpenSSL call (a Python callback "
-                               "of the ssl module, in another thread?); drive each transport from its own loop")
-        _io_bio = self._bio
-        _io_src = self._src
-        _io_src_len = self._src_len
+                               "of the ssl module); drive each transport from its event loop's callbacks")
+        t.bio = self._bio
+        t.src = self._src
+        t.src_len = self._src_len
         return 0
 
-    cdef inline void _io_close(self) noexcept:
-        global _io_bio
-        self._src = _io_src
-        self._src_len = _io_src_len
-        _io_bio = NULL
+    cdef inline void _io_close(self, picows_tls_thread* t) noexcept:
+        self._src = t.src
+        self._src_len = t.src_len
+        t.bio = NULL
 
     # ---- OpenSSL's record buffers ------------------------------------------------------------------------------
     # The ssl module sets SSL_MODE_RELEASE_BUFFERS: OpenSSL frees its 17 KB read and write buffers after each
@@ -497,25 +501,27 @@ cdef class TLSTransport(SocketTransport):
         # One reader from the first handshake message on: ciphertext goes to the handshake's memory BIO, then to
         # the protocol through OpenSSL.
         cdef ssize_t n
+        cdef picows_tls_thread* t
         if self._closing:
             return
+        t = _thread()
         if self._src_len:
             # Input kept from before a pause goes first; new bytes wait in the kernel until it is read.
-            self._read_buffered()
+            self._read_kept(t)
             if self._src_len:
                 return
-        n = c_recv(self._fd, _in_buf, IO_BUF_SIZE, 0)
+        n = c_recv(self._fd, t.in_buf, IO_BUF_SIZE, 0)
         if n > 0:
             if self._handshaking:
-                if BIO_write(self._rbio, _in_buf, <int>n) != n:
+                if BIO_write(self._rbio, t.in_buf, <int>n) != n:
                     self._handshake_failed(MemoryError("the TLS input buffer could not grow"))
                     return
-                self._handshake_step()
+                self._handshake_step(t)
             else:
-                self._src = _in_buf
+                self._src = t.in_buf
                 self._src_len = n
-                self._read_tls()
-            self._keep_rest()
+                self._read_tls(t)
+            self._keep_rest(t)
         elif n == 0:
             if self._handshaking:
                 self._handshake_failed(ConnectionResetError("the peer closed the connection during the TLS handshake"))
@@ -524,8 +530,8 @@ cdef class TLSTransport(SocketTransport):
         else:
             self._read_failed(errno)  # during the handshake, _fatal_error() fails the handshake
 
-    cdef _keep_rest(self):
-        # After a read: input OpenSSL has not taken (reading was paused) must outlive the shared receive buffer,
+    cdef _keep_rest(self, picows_tls_thread* t):
+        # After a read: input OpenSSL has not taken (reading was paused) must outlive the thread's receive buffer,
         # so it moves to a buffer of the connection's own, which goes once it has been read.
         cdef char* kept
         if self._src_len == 0 or self._closing:
@@ -533,7 +539,7 @@ cdef class TLSTransport(SocketTransport):
             PyMem_Free(self._kept)
             self._kept = NULL
             return
-        if not (_in_buf <= self._src < _in_buf + IO_BUF_SIZE):
+        if not (t.in_buf <= self._src < t.in_buf + IO_BUF_SIZE):
             return  # in the kept buffer already
         kept = <char*>PyMem_Malloc(<size_t>self._src_len)
         if kept == NULL:
@@ -545,7 +551,7 @@ cdef class TLSTransport(SocketTransport):
         PyMem_Free(self._kept)
         self._kept = self._src = kept
 
-    cdef _read_tls(self):
+    cdef _read_tls(self, picows_tls_thread* t):
         # Decrypt straight into the protocol's buffer until OpenSSL needs more ciphertext. Writes made meanwhile
         # are gathered, then encrypted and sent together.
         cdef Py_ssize_t size
@@ -558,11 +564,11 @@ cdef class TLSTransport(SocketTransport):
             try:
                 while self._reading:
                     ptr = self._protocol.get_read_ptr(&size)
-                    self._io_open()
+                    self._io_open(t)
                     n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
-                    self._io_close()
-                    if _out_len:
-                        self._send_out()  # what reading wrote on its own (a TLS 1.3 key update's reply)
+                    self._io_close(t)
+                    if t.out_len:
+                        self._send_out(t)  # what reading wrote on its own (a TLS 1.3 key update's reply)
                     if n > 0:
                         first_error = None
                         self._protocol.on_data(n)
@@ -585,7 +591,8 @@ cdef class TLSTransport(SocketTransport):
             finally:
                 self._corked = False
                 if not self._lost_scheduled:
-                    self._flush()
+                    self._encrypt_cork(t)
+                    self._send_out(t)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -602,9 +609,12 @@ cdef class TLSTransport(SocketTransport):
             self._loop.call_soon(self._read_buffered)
 
     def _read_buffered(self):
+        self._read_kept(_thread())
+
+    cdef _read_kept(self, picows_tls_thread* t):
         if self._reading and not self._closing:
-            self._read_tls()
-            self._keep_rest()
+            self._read_tls(t)
+            self._keep_rest(t)
 
     # ---- writing -----------------------------------------------------------------------------------------------
 
@@ -614,67 +624,74 @@ cdef class TLSTransport(SocketTransport):
 
         Writes after close() are dropped: close_notify has ended the TLS stream.
         """
+        cdef picows_tls_thread* t
         if size <= 0 or self._closing or self._handshaking:
             return 0
         if self._corked and size <= CORK_MAX_WRITE and self._cork_len + size <= CORK_MAX_TOTAL:
             memcpy(self._cork_reserve(size), data, <size_t>size)
             return 0
-        self._encrypt_cork()
-        self._encrypt(data, size)
-        self._send_out()
+        t = _thread()
+        self._encrypt_cork(t)
+        self._encrypt(t, data, size)
+        self._send_out(t)
         return 0
 
     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
                       Py_ssize_t body_size) except -1:
         """Encrypt ``head`` then ``body`` and send them together; the head shares the first record with the body."""
         cdef Py_ssize_t first
+        cdef picows_tls_thread* t
         if self._closing or self._handshaking:
             return 0
-        self._encrypt_cork()
+        t = _thread()
+        self._encrypt_cork(t)
         if head_size <= MAX_RECORD:
             # A record of its own would cost as much as the body's first (up to 16 KiB), and 22 bytes on the wire.
             first = body_size if body_size < MAX_RECORD - head_size else MAX_RECORD - head_size
-            memcpy(_record_buf, head, <size_t>head_size)
-            memcpy(_record_buf + head_size, body, <size_t>first)
-            self._encrypt(_record_buf, head_size + first)
-            self._encrypt(body + first, body_size - first)
+            memcpy(t.record_buf, head, <size_t>head_size)
+            memcpy(t.record_buf + head_size, body, <size_t>first)
+            self._encrypt(t, t.record_buf, head_size + first)
+            self._encrypt(t, body + first, body_size - first)
         else:
-            self._encrypt(head, head_size)
-            self._encrypt(body, body_size)
-        self._send_out()
+            self._encrypt(t, head, head_size)
+            self._encrypt(t, body, body_size)
+        self._send_out(t)
         return 0
 
     cdef _flush(self):
-        self._encrypt_cork()
-        self._send_out()
+        cdef picows_tls_thread* t
+        if self._cork_len:
+            t = _thread()
+            self._encrypt_cork(t)
+            self._send_out(t)
 
-    cdef int _encrypt_cork(self) except -1:
+    cdef int _encrypt_cork(self, picows_tls_thread* t) except -1:
         # Gathered plaintext goes first, as one record.
         cdef Py_ssize_t size = self._cork_len
         if size == 0:
             return 0
         self._cork_len = 0
         try:
-            self._encrypt(self._cork, size)
+            self._encrypt(t, self._cork, size)
         finally:
             self._cork_release()
         return 0
 
-    cdef int _encrypt(self, const char* data, Py_ssize_t size) except -1:
-        # Records go to the shared output buffer; when it is full, OpenSSL says "want write" and it is sent.
+    cdef int _encrypt(self, picows_tls_thread* t, const char* data, Py_ssize_t size) except -1:
+        # Records go to the thread's output buffer; when it is full, OpenSSL says "want write" and it is sent.
         cdef int n, code
         first_error = None
         while size > 0 and not self._lost_scheduled:
-            self._io_open()
+            self._io_open(t)
             n = SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))
-            self._io_close()
+            self._io_close(t)
             if n > 0:
                 data += n
                 size -= n
                 continue
             code = SSL_get_error(self._ssl, n)
-            if code == SSL_ERROR_WANT_WRITE:
-                self._send_out()
+            if code == SSL_ERROR_WANT_WRITE and t.out_len:
+                self._send_out(t)
             elif first_error is None:
                 # As in _read_tls: the error may be another caller's, left in the queue; clear it and retry once.
                 first_error = self._ssl_error(code, "encrypting TLS data failed")
@@ -683,22 +700,21 @@ cdef class TLSTransport(SocketTransport):
                 return 0
         return 0
 
-    cdef _send_out(self):
-        # Move the records in the shared output buffer to the kernel; what it does not take waits in the write
+    cdef _send_out(self, picows_tls_thread* t):
+        # Move the records in the thread's output buffer to the kernel; what it does not take waits in the write
         # buffer. The buffer is emptied first, before anything that may call the protocol.
-        global _out_len
-        cdef Py_ssize_t n = _out_len
+        cdef Py_ssize_t n = t.out_len
         cdef Py_ssize_t sent
-        _out_len = 0
+        t.out_len = 0
         if n == 0 or self._fd < 0 or self._lost_scheduled:
             return
         if self._writer_added:
-            self._buffer(_out_buf, n)
+            self._buffer(t.out_buf, n)
             self._maybe_pause()
             return
-        sent = self._sent(c_send(self._fd, _out_buf, <size_t>n, MSG_NOSIGNAL))
+        sent = self._sent(c_send(self._fd, t.out_buf, <size_t>n, MSG_NOSIGNAL))
         if 0 <= sent < n:
-            self._buffer(_out_buf + sent, n - sent)
+            self._buffer(t.out_buf + sent, n - sent)
             self._wait_writable()
 
     cdef _ssl_error(self, int code, str what):
@@ -716,24 +732,26 @@ cdef class TLSTransport(SocketTransport):
 
     def close(self):
         """Send the buffered data and TLS's close_notify, then close the socket."""
-        cdef int attempt
+        cdef int attempt, n, code
+        cdef picows_tls_thread* t
         if self._closing:
             return
         if self._handshaking:
             self._handshake_failed(ConnectionAbortedError("the transport was closed during the TLS handshake"))
             return
         try:
-            self._encrypt_cork()
+            t = _thread()
+            self._encrypt_cork(t)
             for attempt in range(2):
                 if self._lost_scheduled:
                     break
                 ERR_clear_error()
-                self._io_open()
+                self._io_open(t)
                 n = SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited
-                self._io_close()
+                self._io_close(t)
                 code = SSL_get_error(self._ssl, n) if n < 0 else 0
                 ERR_clear_error()
-                self._send_out()
+                self._send_out(t)
                 if code != SSL_ERROR_WANT_WRITE:
                     break  # else the output buffer was full: sent now, so close_notify fits
         finally:
@@ -747,8 +765,9 @@ cdef class TLSTransport(SocketTransport):
         SocketTransport._force_close(self, exc)
 
     cdef _fatal_error(self, exc, str message):
-        global _out_len
-        _out_len = 0  # this connection's records, if any: the connection is gone
+        cdef picows_tls_thread* t = picows_tls_thread_peek()
+        if t != NULL:
+            t.out_len = 0  # this connection's records, if any: the connection is gone
         if self._handshaking:
             self._handshake_failed(exc)
             return
@@ -757,3 +776,10 @@ cdef class TLSTransport(SocketTransport):
     def __repr__(self):
         state = "handshaking" if self._handshaking else "closing" if self._closing else "open"
         return f"<TLSTransport fd={self._fd} {state}>"
+
+
+cdef inline picows_tls_thread* _thread() except NULL:
+    cdef picows_tls_thread* t = picows_tls_thread_get()
+    if t == NULL:
+        raise MemoryError("no memory for this thread's TLS buffers")
+    return t

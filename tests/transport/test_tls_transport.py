@@ -385,3 +385,46 @@ async def test_the_ssl_object_cannot_take_the_transports_ciphertext(
         assert [f[3] for f in await client.wait_frames(2)] == [b"one", b"two"]
         transport.disconnect()
         await bounded(transport.wait_disconnected())
+
+
+def test_event_loops_in_two_threads_keep_their_ciphertext_apart(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # The ciphertext buffers are per thread: a connection's unread input stays in its thread's receive buffer
+    # while its listener runs Python code, and the GIL may pass to another thread's loop meanwhile (forced here
+    # by a tiny switch interval), whose reads must not overwrite it.
+    import sys
+
+    async def scenario(k: int) -> None:
+        async with ws_server(ssl_context=server_ssl_context, fast_transport=True, max_frame_size=2**20) as server:
+            transport, client = await tls_connect(server.url(secure=True), client_ssl_context,
+                                                  max_frame_size=2**20)
+            expected = [bytes([k, i % 256]) * ((i * 7919) % 3000 + 1) for i in range(400)]
+            for burst in range(0, len(expected), 50):
+                for payload in expected[burst:burst + 50]:
+                    transport.send(WSMsgType.BINARY, payload)
+                await client.wait_frames(burst + 50)
+            assert [f[3] for f in client.frames] == expected
+            transport.disconnect()
+            await bounded(transport.wait_disconnected())
+
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            asyncio.run(scenario(k))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
