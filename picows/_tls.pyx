@@ -26,7 +26,7 @@ from cpython.object cimport PyObject
 from libc.errno cimport errno, EAGAIN, EINTR
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 from picows._socket cimport SocketTransport, StreamProtocol, CORK_MAX_WRITE, CORK_MAX_TOTAL
 
@@ -253,7 +253,8 @@ cdef bint _load() except -1:
     _bio_method = method
     # SSL_free_buffers() could free a buffer still in use before OpenSSL 3.0.14, 3.1.6, 3.2.2, 3.3.1 and 1.1.1y
     # (CVE-2024-4741): with those, connections keep the ssl module's SSL_MODE_RELEASE_BUFFERS throughout.
-    version = (<version_num_t>_symbol(lib, b"OpenSSL_version_num"))()
+    cdef version_num_t version_num = <version_num_t>dlsym(lib, b"OpenSSL_version_num")
+    version = version_num() if version_num != NULL else 0
     if version >= 0x30000000:
         minor = (version >> 20) & 0xff
         patch = (version >> 4) & 0xff
