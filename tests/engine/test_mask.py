@@ -96,6 +96,25 @@ def test_inplace_every_length_and_offset(kernel: str) -> None:
             assert buf[offset + length :] == original[offset + length :]
 
 
+def test_lengths_around_the_widest_step(kernel: str) -> None:
+    """The AVX2 kernel's main loop takes 512 bytes a step: lengths on both sides of one, two and three steps,
+    misaligned, copying and in place, with the bytes after the slice untouched."""
+    rng = random.Random(512)
+    data = rng.randbytes(1600 + 32)
+    for offset in (0, 1, 3, 17, 31):
+        key = rng.randbytes(4)
+        expected = reference_mask(data[offset : offset + 1600], key)
+        for length in (*range(480, 560), *range(1000, 1060), *range(1500, 1601)):
+            assert _kernels.apply_mask(memoryview(data)[offset : offset + length], key) == expected[:length], (
+                offset,
+                length,
+            )
+            buf = bytearray(data)
+            _kernels.mask_inplace(memoryview(buf)[offset : offset + length], key)
+            assert buf[offset : offset + length] == expected[:length], (offset, length)
+            assert buf[offset + length :] == data[offset + length :] and buf[:offset] == data[:offset]
+
+
 def test_all_key_bytes_matter(kernel: str) -> None:
     data = bytes(range(256)) * 3
     for key in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x01\x02\x04\x08", b"\x80\x00\x00\x7f"):
