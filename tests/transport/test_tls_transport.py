@@ -428,3 +428,53 @@ def test_event_loops_in_two_threads_keep_their_ciphertext_apart(
         sys.setswitchinterval(interval)
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
+
+
+async def test_input_kept_over_a_pause_goes_before_new_input(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # A burst arrives in one read; the listener pauses reading after the first frame, so the rest of that
+    # ciphertext is kept by the connection. If the socket becomes readable again before the kept input was read
+    # (here: a readable event handled right after resume_reading()), the kept input still comes first.
+    count = 3000
+
+    class Burst(RecordingListener):
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            super().on_ws_connected(transport)
+            # From a loop callback, not from the read that completed the upgrade: each frame its own record.
+            asyncio.get_running_loop().call_soon(self.burst, transport)
+
+        def burst(self, transport: WSTransport) -> None:
+            for i in range(count):
+                transport.send(WSMsgType.TEXT, f"first {i}")
+
+    class PauseOnce(RecordingListener):
+        paused = False
+
+        def on_ws_frame(self, transport: WSTransport, frame: picows.WSFrame) -> None:
+            super().on_ws_frame(transport, frame)
+            if not self.paused:
+                self.paused = True
+                transport.underlying_transport.pause_reading()
+
+    async with ws_server(Burst, ssl_context=server_ssl_context, fast_transport=True) as server:
+        transport, client = await bounded(
+            picows.ws_connect(PauseOnce, server.url(secure=True), ssl_context=client_ssl_context,
+                              fast_transport=True)  # type: ignore[arg-type]
+        )
+        assert isinstance(client, PauseOnce)
+        under = transport.underlying_transport
+        assert isinstance(under, TLSTransport)
+        await client.wait_for(lambda: client.paused)
+        await asyncio.sleep(0.05)  # the rest of the burst is kept, or waits in the kernel
+        assert len(client.data_frames()) < count
+        listener = await server.first_listener()
+        assert listener.transport is not None
+        listener.transport.send(WSMsgType.TEXT, "after")
+        await asyncio.sleep(0.05)
+        under.resume_reading()
+        under._on_readable()  # before the loop runs the read that resume_reading() scheduled
+        await client.wait_frames(count + 1)
+        assert [f[3] for f in client.data_frames()] == [f"first {i}".encode() for i in range(count)] + [b"after"]
+        transport.disconnect()
+        await bounded(transport.wait_disconnected())
