@@ -58,8 +58,6 @@ cdef class FrameReader:
         # Shrinking back after large frames: reads since the last large frame.
         Py_ssize_t small_reads
         bint large_frame_seen
-        # Free space offered by the last get_write_ptr(); a read that fills all of it says more is waiting.
-        Py_ssize_t offered
         bint read_filled
 
         # Configuration.
@@ -89,6 +87,9 @@ cdef class FrameReader:
         uint8_t spill_key[4]
         # The last get_write_ptr() pointed into `spill`, not into `buf`.
         bint reading_spill
+        # A large frame just completed in `spill`: the next read into the empty buffer is kept short (see
+        # get_write_ptr).
+        bint after_spill
 
         readonly bint close_received
         # 0 while the stream is healthy; the close code to fail the connection with otherwise.
@@ -96,6 +97,9 @@ cdef class FrameReader:
         readonly str error_message
 
         WSFrame frame
+
+    # Free space offered by the last get_write_ptr(); a read that fills all of it says more is waiting.
+    cdef readonly Py_ssize_t offered
 
     cdef char* get_write_ptr(self, Py_ssize_t hint, Py_ssize_t* size) except NULL
     cdef object get_buffer_view(self, Py_ssize_t hint)

@@ -74,6 +74,9 @@ class FrameReader:
     @property
     def buffer_capacity(self) -> int:
         """The read buffer's current size in bytes."""
+    @property
+    def offered(self) -> int:
+        """How many bytes the last read was offered (free space in the read buffer, or the rest of a large frame)."""
     def __init__(
         self,
         is_client: bool,

@@ -39,6 +39,10 @@ cdef enum:
     MAX_BURST_CAPACITY = 256 * 1024
     # Data frames from this size on that do not arrive in one read are received into their own bytes object.
     SPILL_MIN_PAYLOAD = 32 * 1024
+    # The first read after such a frame, into an empty buffer, takes at most this much: when another large frame
+    # follows (a stream of large messages), only this prefix is copied from the read buffer into its bytes object,
+    # not up to the buffer's whole capacity; small frames that follow cost at most one more read.
+    AFTER_SPILL_READ = 1024
 
 cdef enum:
     CLOSE_PROTOCOL_ERROR = 1002
@@ -245,6 +249,10 @@ cdef class FrameReader:
             self.buf = new_buf
             self.capacity = new_capacity
         size[0] = self.offered = self.capacity - self.end
+        if self.after_spill:
+            self.after_spill = False
+            if pending == 0 and size[0] > AFTER_SPILL_READ:
+                size[0] = self.offered = AFTER_SPILL_READ
         return self.buf + self.end
 
     cdef object get_buffer_view(self, Py_ssize_t hint):
@@ -551,6 +559,7 @@ cdef class FrameReader:
                     self.fail(CLOSE_INVALID_TEXT, "invalid UTF-8 in a text message")
             return None
         self.spill = None
+        self.after_spill = True
         if self.spill_text:
             self._unmask_and_check(payload, self.spill_key, self.spill_masked, size)
             if self.utf8_state == PICOWS_UTF8_REJECT or (self.spill_fin and self.utf8_state != PICOWS_UTF8_ACCEPT):

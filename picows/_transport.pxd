@@ -65,6 +65,8 @@ cdef class WSTransport:
     cdef int send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1
     cdef bint _send_in_place(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1
     cdef int _send_small(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1) except -1
+    cdef int _send_from_scratch(self, int opcode, const char* payload, Py_ssize_t size, bint fin,
+                                bint rsv1) except -1
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
                                         bint fin=*, bint rsv1=*)
     cpdef send_ping(self, message=*)

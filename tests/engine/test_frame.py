@@ -635,6 +635,28 @@ def test_large_frame_is_received_into_its_own_bytes_and_the_buffer_stays_small(i
 
 
 @SIDES
+def test_the_read_after_a_large_frame_is_short(is_client: bool) -> None:
+    # After a frame received into its own bytes, the next read into the empty buffer is offered 1 KiB: if another
+    # large frame follows, only that much of it is copied from the read buffer into its bytes. One read later
+    # the whole buffer is offered again.
+    init = 16 * 1024
+    r = FrameReader(is_client, init_capacity=init)
+    payload = random.Random(7).randbytes(100_000)
+    data = frame_for(is_client, BINARY, payload)
+    out = r.feed(data[:init]) + r.feed(data[init:])
+    assert out == [(WSMsgType.BINARY, True, False, payload)]
+    assert r.feed(frame_for(is_client, TEXT, b"small")) == [(WSMsgType.TEXT, True, False, b"small")]
+    assert r.offered == 1024
+    assert r.feed(frame_for(is_client, TEXT, b"again")) == [(WSMsgType.TEXT, True, False, b"again")]
+    assert r.offered == init
+    # Large frames back to back: each read that starts one is offered 1 KiB, and the frames come out whole.
+    assert r.feed(data[:init]) + r.feed(data[init:]) == [(WSMsgType.BINARY, True, False, payload)]
+    assert r.feed(data[:1024]) == [] and r.offered == 1024
+    assert r.feed(data[1024:]) == [(WSMsgType.BINARY, True, False, payload)]
+    assert r.buffer_capacity == init
+
+
+@SIDES
 def test_large_fragments_continue_a_message_across_spilled_frames(is_client: bool) -> None:
     first = ("ab" * 20_000).encode()
     second = ("é" * 20_000).encode()
