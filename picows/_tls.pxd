@@ -60,4 +60,5 @@ cdef class TLSTransport(SocketTransport):
     cdef int _encrypt(self, picows_tls_thread* t, const char* data, Py_ssize_t size) except -1
     cdef int _encrypt_cork(self, picows_tls_thread* t) except -1
     cdef _send_out(self, picows_tls_thread* t)
+    cdef _send_records(self, picows_tls_thread* t)
     cdef _ssl_error(self, int code, str what)

@@ -692,7 +692,7 @@ cdef class TLSTransport(SocketTransport):
                 continue
             code = SSL_get_error(self._ssl, n)
             if code == SSL_ERROR_WANT_WRITE and t.out_len:
-                self._send_out(t)
+                self._send_records(t)  # the output buffer is full; the rest of this write follows
             elif first_error is None:
                 # As in _read_tls: the error may be another caller's, left in the queue; clear it and retry once.
                 first_error = self._ssl_error(code, "encrypting TLS data failed")
@@ -702,8 +702,15 @@ cdef class TLSTransport(SocketTransport):
         return 0
 
     cdef _send_out(self, picows_tls_thread* t):
-        # Move the records in the thread's output buffer to the kernel; what it does not take waits in the write
-        # buffer. The buffer is emptied first, before anything that may call the protocol.
+        # Move the records in the thread's output buffer to the kernel, then tell the protocol if its writes
+        # should pause.
+        self._send_records(t)
+        self._maybe_pause()
+
+    cdef _send_records(self, picows_tls_thread* t):
+        # The records to the kernel; what it does not take waits in the write buffer. The protocol is not called
+        # here: _encrypt() uses this between two OpenSSL calls for one write, which a write from the protocol's
+        # pause_writing() would break into.
         cdef Py_ssize_t n = t.out_len
         cdef Py_ssize_t sent
         t.out_len = 0
@@ -711,12 +718,12 @@ cdef class TLSTransport(SocketTransport):
             return
         if self._writer_added:
             self._buffer(t.out_buf, n)
-            self._maybe_pause()
             return
         sent = self._sent(c_send(self._fd, t.out_buf, <size_t>n, MSG_NOSIGNAL))
         if 0 <= sent < n:
             self._buffer(t.out_buf + sent, n - sent)
-            self._wait_writable()
+            self._loop.add_writer(self._fd, self._on_writable_cb)
+            self._writer_added = True
 
     cdef _ssl_error(self, int code, str what):
         cdef char text[256]

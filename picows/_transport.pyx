@@ -36,13 +36,17 @@ PICOWS_DEBUG_LL = 9
 cdef enum:
     # Frames up to this payload size are built on the stack when the connection runs on SocketTransport.
     SMALL_FRAME = 2048
-    # Masked (client) frames up to this size are built in one process-wide scratch buffer and written from there
-    # (the transport sends them or copies what the kernel does not take before returning, with the GIL held),
+    # Masked (client) frames up to this size are built in one process-wide scratch buffer and written from there,
     # instead of in a new bytes object: a 100 KB frame's malloc and free, ~650 instructions.
     MAX_SCRATCH_FRAME = 256 * 1024
 
 cdef char* _scratch = NULL
 cdef Py_ssize_t _scratch_cap = 0
+# True while a write from the scratch buffer is in progress. The write may run Python code before it is done
+# with the buffer (a TLS transport encrypting a large frame calls pause_writing() when its output waits), and
+# that code, or another thread's loop getting the GIL meanwhile, may send a large frame too: that one is built
+# in a bytes object of its own.
+cdef bint _scratch_busy = False
 
 
 cdef char* _scratch_for(Py_ssize_t size) except NULL:
@@ -267,7 +271,7 @@ cdef class WSTransport:
                 return 0
             if size <= SMALL_FRAME:
                 return self._send_small(opcode, payload, size, fin, rsv1)
-            if self.is_client_side and size <= MAX_SCRATCH_FRAME - MAX_HEADER_SIZE:
+            if self.is_client_side and size <= MAX_SCRATCH_FRAME - MAX_HEADER_SIZE and not _scratch_busy:
                 return self._send_from_scratch(opcode, payload, size, fin, rsv1)
         frame_bytes = build_frame(opcode, payload, size, fin, rsv1, self.is_client_side)
         if self._fast is not None:
@@ -302,10 +306,15 @@ cdef class WSTransport:
 
     cdef int _send_from_scratch(self, int opcode, const char* payload, Py_ssize_t size, bint fin,
                                 bint rsv1) except -1:
+        global _scratch_busy
         cdef uint8_t key[4]
         cdef uint8_t* buf = <uint8_t*>_scratch_for(MAX_HEADER_SIZE + size)
         next_mask_key(key)
-        return self._fast.write_c(<const char*>buf, write_frame(buf, opcode, payload, size, fin, rsv1, key))
+        _scratch_busy = True
+        try:
+            return self._fast.write_c(<const char*>buf, write_frame(buf, opcode, payload, size, fin, rsv1, key))
+        finally:
+            _scratch_busy = False
 
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
                                         bint fin=True, bint rsv1=False):

@@ -478,3 +478,42 @@ async def test_input_kept_over_a_pause_goes_before_new_input(
         assert [f[3] for f in client.data_frames()] == [f"first {i}".encode() for i in range(count)] + [b"after"]
         transport.disconnect()
         await bounded(transport.wait_disconnected())
+
+
+async def test_a_frame_sent_from_pause_writing_leaves_the_one_being_encrypted_intact(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # A client builds a large masked frame in a shared scratch buffer; over TLS, encrypting it stops halfway to
+    # send what is ready, and the kernel is full, so pause_writing() is due. It must come after the frame is
+    # encrypted (a write from it would break into OpenSSL's unfinished one), and a large frame sent from it (on
+    # another connection) must not be built in that same buffer.
+    big_a = bytes(range(256)) * 800
+    big_b = b"B" * 150_000
+    others: list[WSTransport] = []
+
+    class SendsOnPause(RecordingListener):
+        def pause_writing(self) -> None:
+            if others:
+                others.pop().send(WSMsgType.BINARY, big_b)
+                # And on this connection: after the frame being written, never inside it.
+                assert self.transport is not None
+                self.transport.send(WSMsgType.TEXT, "after")
+
+    async with ws_server(ssl_context=server_ssl_context, fast_transport=True, max_frame_size=2**20) as server:
+        transport_a, client_a = await bounded(
+            picows.ws_connect(SendsOnPause, server.url(secure=True), ssl_context=client_ssl_context,
+                              fast_transport=True, max_frame_size=2**20)  # type: ignore[arg-type]
+        )
+        assert isinstance(client_a, SendsOnPause)
+        transport_b, client_b = await tls_connect(server.url(secure=True), client_ssl_context, max_frame_size=2**20)
+        others.append(transport_b)
+        under = transport_a.underlying_transport
+        under.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        under.set_write_buffer_limits(high=1024)
+        transport_a.send(WSMsgType.BINARY, big_a)
+        assert others == []  # pause_writing() ran while the frame was being written, and sent on B
+        assert [f[3] for f in await client_a.wait_frames(2)] == [big_a, b"after"]
+        assert (await client_b.wait_frames(1))[0][3] == big_b
+        for transport in (transport_a, transport_b):
+            transport.disconnect()
+            await bounded(transport.wait_disconnected())
