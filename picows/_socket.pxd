@@ -1,3 +1,5 @@
+cimport cython
+
 # A plain-TCP asyncio transport driven by loop.add_reader/add_writer, with a C-level protocol interface:
 # the transport recv()s straight into the protocol's buffer and calls it without Python calls or memoryviews.
 # The protocol side (StreamProtocol) is subclassed by the engine's _WSProtocol.
@@ -59,6 +61,8 @@ cdef class SocketTransport:
     cdef int write_c(self, const char* data, Py_ssize_t size) except -1
     # Nothing is gathered or buffered: send now, buffer what the kernel does not take.
     cdef int _send_now(self, const char* data, Py_ssize_t size) except -1
+    @cython.final
+    cdef bint _send_unpaused(self, const char* data, Py_ssize_t size) except -1
     cdef _read_eof(self)
     cdef _read_failed(self, int err)
     cdef char* reserve_c(self, Py_ssize_t size) except? NULL

@@ -217,12 +217,26 @@ cdef class SocketTransport:
 
     cdef int _send_now(self, const char* data, Py_ssize_t size) except -1:
         # Nothing is waiting to go out: hand `data` to the kernel and buffer what it does not take.
-        cdef Py_ssize_t n = self._sent(c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL))
-        if n == size or n < 0:
-            return 0
-        self._buffer(data + n, size - n)
-        self._wait_writable()
+        if self._send_unpaused(data, size):
+            self._maybe_pause()
         return 0
+
+    @cython.final
+    cdef bint _send_unpaused(self, const char* data, Py_ssize_t size) except -1:
+        # As _send_now(), behind what already waits, without telling the protocol to pause (for a caller in the
+        # middle of something a write from pause_writing() would break into; it calls _maybe_pause() after).
+        # True when bytes were left in the write buffer.
+        cdef Py_ssize_t n
+        if self._writer_added:
+            self._buffer(data, size)
+            return True
+        n = self._sent(c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL))
+        if n == size or n < 0:
+            return False
+        self._buffer(data + n, size - n)
+        self._loop.add_writer(self._fd, self._on_writable_cb)
+        self._writer_added = True
+        return True
 
     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
                       Py_ssize_t body_size) except -1:

@@ -23,7 +23,7 @@ that is unavailable, :data:`AVAILABLE` is False and ``wss://`` runs on the event
 
 cimport cython
 from cpython.object cimport PyObject
-from libc.errno cimport errno, EAGAIN, EINTR
+from libc.errno cimport errno
 from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -36,11 +36,6 @@ import sys
 
 cdef extern from "<sys/socket.h>" nogil:
     ssize_t c_recv "recv" (int fd, void* buf, size_t n, int flags)
-    ssize_t c_send "send" (int fd, const void* buf, size_t n, int flags)
-    int MSG_NOSIGNAL
-
-cdef extern from "<errno.h>":
-    int EWOULDBLOCK
 
 cdef extern from "_tls_thread.h" nogil:
     int picows_tls_thread_init()
@@ -712,18 +707,9 @@ cdef class TLSTransport(SocketTransport):
         # here: _encrypt() uses this between two OpenSSL calls for one write, which a write from the protocol's
         # pause_writing() would break into.
         cdef Py_ssize_t n = t.out_len
-        cdef Py_ssize_t sent
         t.out_len = 0
-        if n == 0 or self._fd < 0 or self._lost_scheduled:
-            return
-        if self._writer_added:
-            self._buffer(t.out_buf, n)
-            return
-        sent = self._sent(c_send(self._fd, t.out_buf, <size_t>n, MSG_NOSIGNAL))
-        if 0 <= sent < n:
-            self._buffer(t.out_buf + sent, n - sent)
-            self._loop.add_writer(self._fd, self._on_writable_cb)
-            self._writer_added = True
+        if n and self._fd >= 0 and not self._lost_scheduled:
+            self._send_unpaused(t.out_buf, n)
 
     cdef _ssl_error(self, int code, str what):
         cdef char text[256]
