@@ -50,6 +50,7 @@ extensions = [
     ext("picows._kernels", *C_KERNELS),
     ext("picows._frame", *C_KERNELS),
     ext("picows._socket"),
+    ext("picows._openssl"),
     ext("picows._tls"),
     ext("picows._protocol"),
     ext("picows._transport", *C_KERNELS),

@@ -15,8 +15,8 @@ from the buffer ``recv()`` filled and writes its records straight to the buffer 
 out into the protocol's buffer, and writes gathered while a read is handled are encrypted as one record and sent
 with one ``send()``. A busy connection keeps OpenSSL's record buffers between records; an idle one gives them back.
 
-OpenSSL's functions are looked up at import in the library Python's ``_ssl`` module is linked with (so both use
-one OpenSSL), and the SSL object's address is read from ``_ssl._SSLSocket``, whose layout has been the same since
+OpenSSL's functions are looked up at import (by ``picows._openssl``) in the library Python's ``_ssl`` module is
+linked with, so both use one OpenSSL, and the SSL object's address is read from ``_ssl._SSLSocket``, whose layout has been the same since
 Python 3.7 (checked for each connection: the SSL object must belong to the context's ``SSL_CTX``). If any of
 that is unavailable, :data:`AVAILABLE` is False and ``wss://`` runs on the event loop's SSL transport.
 """
@@ -28,11 +28,14 @@ from libc.limits cimport INT_MAX
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
+from picows._openssl cimport (
+    BIO_CTRL_FLUSH, BIO_CTRL_PENDING, BIO_FLAGS_READ, BIO_FLAGS_RWS, BIO_FLAGS_SHOULD_RETRY, BIO_FLAGS_WRITE,
+    BIO_TYPE_SOURCE_SINK, OpenSSL, SSL_CTRL_CLEAR_MODE, SSL_CTRL_MODE, SSL_CTRL_SET_READ_AHEAD, SSL_ERROR_SYSCALL,
+    SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE, SSL_ERROR_ZERO_RETURN, SSL_MODE_RELEASE_BUFFERS, load_openssl,
+)
 from picows._socket cimport SocketTransport, StreamProtocol, CORK_MAX_WRITE, CORK_MAX_TOTAL
 
-import os
 import ssl
-import sys
 
 cdef extern from "<sys/socket.h>" nogil:
     ssize_t c_recv "recv" (int fd, void* buf, size_t n, int flags)
@@ -42,82 +45,10 @@ cdef extern from "_tls_thread.h" nogil:
     picows_tls_thread* picows_tls_thread_get()
     picows_tls_thread* picows_tls_thread_peek()
 
-cdef extern from "<dlfcn.h>" nogil:
-    void* dlopen(const char* filename, int flags)
-    void* dlsym(void* handle, const char* symbol)
-    int RTLD_NOW
-    int RTLD_NOLOAD
-
 __all__ = ["AVAILABLE", "TLSTransport"]
 
-# Constants of openssl/ssl.h and openssl/bio.h, stable across OpenSSL 1.1 and 3.x.
-cdef enum:
-    SSL_ERROR_WANT_READ = 2
-    SSL_ERROR_WANT_WRITE = 3
-    SSL_ERROR_SYSCALL = 5
-    SSL_ERROR_ZERO_RETURN = 6
-    SSL_CTRL_MODE = 33
-    SSL_CTRL_SET_READ_AHEAD = 41
-    SSL_CTRL_CLEAR_MODE = 78
-    SSL_MODE_RELEASE_BUFFERS = 0x10
-    BIO_TYPE_SOURCE_SINK = 0x0400
-    BIO_FLAGS_READ = 0x01
-    BIO_FLAGS_WRITE = 0x02
-    BIO_FLAGS_RWS = 0x07
-    BIO_FLAGS_SHOULD_RETRY = 0x08
-    BIO_CTRL_PENDING = 10
-    BIO_CTRL_FLUSH = 11
-    BIO_CTRL_WPENDING = 13
-
-ctypedef int (*ssl_io_t)(void* ssl, void* buf, int num) noexcept nogil
-ctypedef int (*ssl_get_error_t)(const void* ssl, int ret) noexcept nogil
-ctypedef int (*ssl_call_t)(void* ssl) noexcept nogil
-ctypedef void* (*ssl_get_t)(const void* ssl) noexcept nogil
-ctypedef long (*ssl_ctrl_t)(void* ssl, int cmd, long larg, void* parg) noexcept nogil
-ctypedef void (*ssl_set_bio_t)(void* ssl, void* bio) noexcept nogil
-ctypedef unsigned long (*version_num_t)() noexcept nogil
-ctypedef void (*err_clear_t)() noexcept nogil
-ctypedef unsigned long (*err_get_t)() noexcept nogil
-ctypedef void (*err_string_t)(unsigned long code, char* buf, size_t size) noexcept nogil
-# The BIO callbacks OpenSSL calls, and the functions that make a BIO type of them.
-ctypedef int (*bio_write_cb)(void* bio, const char* data, int size) noexcept nogil
-ctypedef int (*bio_read_cb)(void* bio, char* data, int size) noexcept nogil
-ctypedef long (*bio_ctrl_cb)(void* bio, int cmd, long num, void* ptr) noexcept nogil
-ctypedef int (*bio_get_new_index_t)() noexcept nogil
-ctypedef void* (*bio_meth_new_t)(int type, const char* name) noexcept nogil
-ctypedef int (*bio_meth_set_write_t)(void* method, bio_write_cb write) noexcept nogil
-ctypedef int (*bio_meth_set_read_t)(void* method, bio_read_cb read) noexcept nogil
-ctypedef int (*bio_meth_set_ctrl_t)(void* method, bio_ctrl_cb ctrl) noexcept nogil
-ctypedef void* (*bio_new_t)(const void* method) noexcept nogil
-ctypedef int (*bio_call_t)(void* bio) noexcept nogil
-ctypedef void (*bio_set_int_t)(void* bio, int value) noexcept nogil
-ctypedef int (*bio_io_t)(void* bio, void* data, int size) noexcept nogil
-ctypedef size_t (*bio_pending_t)(void* bio) noexcept nogil
-
-cdef ssl_io_t SSL_read = NULL
-cdef ssl_io_t SSL_write = NULL
-cdef ssl_get_error_t SSL_get_error = NULL
-cdef ssl_call_t SSL_has_pending = NULL
-cdef ssl_call_t SSL_shutdown = NULL
-cdef ssl_get_t SSL_get_SSL_CTX = NULL
-cdef ssl_get_t SSL_get_rbio = NULL
-cdef ssl_get_t SSL_get_wbio = NULL
-cdef ssl_ctrl_t SSL_ctrl = NULL
-cdef ssl_call_t SSL_free_buffers = NULL
-cdef ssl_set_bio_t SSL_set0_rbio = NULL
-cdef ssl_set_bio_t SSL_set0_wbio = NULL
-cdef err_clear_t ERR_clear_error = NULL
-cdef err_get_t ERR_get_error = NULL
-cdef err_string_t ERR_error_string_n = NULL
-cdef bio_new_t BIO_new = NULL
-cdef bio_call_t BIO_up_ref = NULL
-cdef bio_set_int_t BIO_set_init = NULL
-cdef bio_set_int_t BIO_set_flags = NULL
-cdef bio_set_int_t BIO_clear_flags = NULL
-# For the memory BIOs of the handshake.
-cdef bio_io_t BIO_write = NULL
-cdef bio_io_t BIO_read = NULL
-cdef bio_pending_t BIO_ctrl_pending = NULL
+# The OpenSSL functions, copied from picows._openssl's table at import.
+cdef OpenSSL ossl
 
 cdef enum:
     IO_BUF_SIZE = PICOWS_TLS_IO_BUF
@@ -144,10 +75,10 @@ cdef void* _bio_method = NULL
 cdef int _bio_read(void* bio, char* data, int size) noexcept nogil:
     cdef picows_tls_thread* t = picows_tls_thread_peek()
     cdef int n
-    BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
+    ossl.BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
     if t == NULL or bio != t.bio or t.src_len == 0 or size <= 0:
         # Nothing to read now: OpenSSL says "want read" and keeps what it has of a record.
-        BIO_set_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY)
+        ossl.BIO_set_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY)
         return -1
     n = size if size < t.src_len else <int>t.src_len
     memcpy(data, t.src, <size_t>n)
@@ -159,12 +90,12 @@ cdef int _bio_read(void* bio, char* data, int size) noexcept nogil:
 cdef int _bio_write(void* bio, const char* data, int size) noexcept nogil:
     cdef picows_tls_thread* t = picows_tls_thread_peek()
     cdef Py_ssize_t room
-    BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
+    ossl.BIO_clear_flags(bio, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY)
     room = IO_BUF_SIZE - t.out_len if t != NULL else 0
     if t == NULL or bio != t.bio or room == 0 or size <= 0:
         # Full (or not this BIO's turn): OpenSSL keeps the record and says "want write"; the transport sends
         # what is staged and calls again.
-        BIO_set_flags(bio, BIO_FLAGS_WRITE | BIO_FLAGS_SHOULD_RETRY)
+        ossl.BIO_set_flags(bio, BIO_FLAGS_WRITE | BIO_FLAGS_SHOULD_RETRY)
         return -1
     if size > room:
         size = <int>room  # OpenSSL writes the rest of a record later
@@ -183,88 +114,25 @@ cdef long _bio_ctrl(void* bio, int cmd, long num, void* ptr) noexcept nogil:
     return 0  # WPENDING, and what a memory BIO does not support either
 
 
-cdef void* _symbol(void* lib, const char* name) except NULL:
-    cdef void* found = dlsym(lib, name)
-    if found == NULL:
-        raise ImportError(f"{name.decode()} not found in the OpenSSL library of the ssl module")
-    return found
-
-
 cdef bint _load() except -1:
-    global SSL_read, SSL_write, SSL_get_error, SSL_has_pending, SSL_shutdown, SSL_get_SSL_CTX, SSL_ctrl
-    global SSL_set0_rbio, SSL_set0_wbio, ERR_clear_error, ERR_get_error, ERR_error_string_n
-    global BIO_new, BIO_up_ref, BIO_set_init, BIO_set_flags, BIO_clear_flags, _bio_method
-    global SSL_get_rbio, SSL_get_wbio, BIO_write, BIO_read, BIO_ctrl_pending, SSL_free_buffers
-    # Only CPython's _ssl has the object layout read below, and only the versions it was checked against (the
-    # struct heads PySSLContext and PySSLSocket have not changed from 3.7 to 3.14); a later version falls back to
-    # the loop's TLS until it is checked too.
-    if sys.implementation.name != "cpython" or not (3, 9) <= sys.version_info[:2] <= (3, 14):
-        return False
-    if not picows_tls_thread_init():
-        return False
-    try:
-        import _ssl
-        path = os.fsencode(_ssl.__file__)
-    except (ImportError, AttributeError):
-        return False  # no ssl module, or one built into the interpreter
-    # RTLD_NOLOAD: the _ssl module is loaded already; its handle also finds the symbols of the libssl and
-    # libcrypto it was linked with.
-    cdef void* lib = dlopen(path, RTLD_NOW | RTLD_NOLOAD)
-    if lib == NULL:
-        return False
+    global _bio_method
     cdef void* method
-    try:
-        SSL_read = <ssl_io_t>_symbol(lib, b"SSL_read")
-        SSL_write = <ssl_io_t>_symbol(lib, b"SSL_write")
-        SSL_get_error = <ssl_get_error_t>_symbol(lib, b"SSL_get_error")
-        SSL_has_pending = <ssl_call_t>_symbol(lib, b"SSL_has_pending")
-        SSL_shutdown = <ssl_call_t>_symbol(lib, b"SSL_shutdown")
-        SSL_get_SSL_CTX = <ssl_get_t>_symbol(lib, b"SSL_get_SSL_CTX")
-        SSL_ctrl = <ssl_ctrl_t>_symbol(lib, b"SSL_ctrl")
-        SSL_get_rbio = <ssl_get_t>_symbol(lib, b"SSL_get_rbio")
-        SSL_get_wbio = <ssl_get_t>_symbol(lib, b"SSL_get_wbio")
-        BIO_write = <bio_io_t>_symbol(lib, b"BIO_write")
-        BIO_read = <bio_io_t>_symbol(lib, b"BIO_read")
-        BIO_ctrl_pending = <bio_pending_t>_symbol(lib, b"BIO_ctrl_pending")
-        SSL_set0_rbio = <ssl_set_bio_t>_symbol(lib, b"SSL_set0_rbio")
-        SSL_set0_wbio = <ssl_set_bio_t>_symbol(lib, b"SSL_set0_wbio")
-        ERR_clear_error = <err_clear_t>_symbol(lib, b"ERR_clear_error")
-        ERR_get_error = <err_get_t>_symbol(lib, b"ERR_get_error")
-        ERR_error_string_n = <err_string_t>_symbol(lib, b"ERR_error_string_n")
-        BIO_new = <bio_new_t>_symbol(lib, b"BIO_new")
-        BIO_up_ref = <bio_call_t>_symbol(lib, b"BIO_up_ref")
-        BIO_set_init = <bio_set_int_t>_symbol(lib, b"BIO_set_init")
-        BIO_set_flags = <bio_set_int_t>_symbol(lib, b"BIO_set_flags")
-        BIO_clear_flags = <bio_set_int_t>_symbol(lib, b"BIO_clear_flags")
-        method = (<bio_meth_new_t>_symbol(lib, b"BIO_meth_new"))(
-            (<bio_get_new_index_t>_symbol(lib, b"BIO_get_new_index"))() | BIO_TYPE_SOURCE_SINK, b"picows")
-        if method == NULL:
-            return False
-        (<bio_meth_set_write_t>_symbol(lib, b"BIO_meth_set_write"))(method, _bio_write)
-        (<bio_meth_set_read_t>_symbol(lib, b"BIO_meth_set_read"))(method, _bio_read)
-        (<bio_meth_set_ctrl_t>_symbol(lib, b"BIO_meth_set_ctrl"))(method, _bio_ctrl)
-    except ImportError:
+    if not picows_tls_thread_init() or not load_openssl(&ossl):
         return False
+    method = ossl.BIO_meth_new(ossl.BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, b"picows")
+    if method == NULL:
+        return False
+    ossl.BIO_meth_set_write(method, _bio_write)
+    ossl.BIO_meth_set_read(method, _bio_read)
+    ossl.BIO_meth_set_ctrl(method, _bio_ctrl)
     _bio_method = method
-    # SSL_free_buffers() could free a buffer still in use before OpenSSL 3.0.14, 3.1.6, 3.2.2, 3.3.1 and 1.1.1y
-    # (CVE-2024-4741): with those, connections keep the ssl module's SSL_MODE_RELEASE_BUFFERS throughout.
-    cdef version_num_t version_num = <version_num_t>dlsym(lib, b"OpenSSL_version_num")
-    version = version_num() if version_num != NULL else 0
-    if version >= 0x30000000:
-        minor = (version >> 20) & 0xff
-        patch = (version >> 4) & 0xff
-        fixed = minor >= 4 or patch >= {0: 14, 1: 6, 2: 2, 3: 1}[minor]
-    else:
-        fixed = version >= 0x1010119f
-    if fixed:
-        SSL_free_buffers = <ssl_call_t>dlsym(lib, b"SSL_free_buffers")
     return True
 
 
 #: True when TLS can run on picows' own transport (CPython, with an ssl module linked to a shared OpenSSL).
 AVAILABLE = _load()
 # Whether busy connections keep OpenSSL's record buffers (see TLSTransport._hold_buffers).
-_HOLDS_BUFFERS = SSL_free_buffers != NULL
+_HOLDS_BUFFERS = AVAILABLE and ossl.SSL_free_buffers != NULL
 
 
 cdef inline void* _field(obj, Py_ssize_t index) noexcept:
@@ -294,11 +162,11 @@ cdef class TLSTransport(SocketTransport):
         if type(sslsocket) is not _ssl._SSLSocket or not isinstance(sslcontext, _ssl._SSLContext):
             raise TypeError(f"TLSTransport needs an ssl.SSLContext, got {type(sslcontext).__name__}")
         self._ssl = _field(sslsocket, 1)
-        if self._ssl == NULL or SSL_get_SSL_CTX(self._ssl) != _field(sslcontext, 0):
+        if self._ssl == NULL or ossl.SSL_get_SSL_CTX(self._ssl) != _field(sslcontext, 0):
             raise RuntimeError("the ssl module's objects do not have the expected layout; "
                                "pass fast_transport=False to use the event loop's TLS")
-        self._rbio = SSL_get_rbio(self._ssl)
-        self._wbio = SSL_get_wbio(self._ssl)
+        self._rbio = ossl.SSL_get_rbio(self._ssl)
+        self._wbio = ossl.SSL_get_wbio(self._ssl)
         self._handshake_timeout = handshake_timeout
         self._extra["sslcontext"] = sslcontext
         self._extra["ssl_object"] = self._sslobj
@@ -350,7 +218,7 @@ cdef class TLSTransport(SocketTransport):
         # What OpenSSL wrote to the outgoing memory BIO goes out the way the data phase's records do.
         cdef int n
         while self._fd >= 0 and not self._lost_scheduled:
-            n = BIO_read(self._wbio, t.out_buf, IO_BUF_SIZE)
+            n = ossl.BIO_read(self._wbio, t.out_buf, IO_BUF_SIZE)
             if n <= 0:
                 return  # empty (a memory BIO's empty read leaves no error in the queue)
             t.out_len = n
@@ -362,27 +230,27 @@ cdef class TLSTransport(SocketTransport):
         # From the handshake's memory BIOs to the transport's own BIO. Ciphertext that came after the handshake's
         # last message (application data in the same segment) moves to the kept input.
         cdef int n
-        cdef size_t pending = BIO_ctrl_pending(self._rbio)
+        cdef size_t pending = ossl.BIO_ctrl_pending(self._rbio)
         cdef void* bio
         if pending:
             self._kept = <char*>PyMem_Malloc(pending)
             if self._kept == NULL:
                 raise MemoryError()
-            n = BIO_read(self._rbio, self._kept, <int>pending)
+            n = ossl.BIO_read(self._rbio, self._kept, <int>pending)
             self._src = self._kept
             self._src_len = n if n > 0 else 0
-        bio = BIO_new(_bio_method)
+        bio = ossl.BIO_new(_bio_method)
         if bio == NULL:
             raise MemoryError()
-        BIO_set_init(bio, 1)
+        ossl.BIO_set_init(bio, 1)
         # Each set0 takes one reference and frees the memory BIO it replaces.
-        BIO_up_ref(bio)
-        SSL_set0_rbio(self._ssl, bio)
-        SSL_set0_wbio(self._ssl, bio)
+        ossl.BIO_up_ref(bio)
+        ossl.SSL_set0_rbio(self._ssl, bio)
+        ossl.SSL_set0_wbio(self._ssl, bio)
         self._bio = bio
         self._rbio = self._wbio = NULL
         # OpenSSL then takes all it is given in one BIO read instead of a record's header and body in two.
-        SSL_ctrl(self._ssl, SSL_CTRL_SET_READ_AHEAD, 1, NULL)
+        ossl.SSL_ctrl(self._ssl, SSL_CTRL_SET_READ_AHEAD, 1, NULL)
         return 0
 
     cdef _handshake_done(self, picows_tls_thread* t):
@@ -416,7 +284,7 @@ cdef class TLSTransport(SocketTransport):
             return
         if waiter is not None:
             waiter.set_result(None)
-        if self._reading and (self._src_len or SSL_has_pending(self._ssl)):
+        if self._reading and (self._src_len or ossl.SSL_has_pending(self._ssl)):
             # Application data came with the handshake's last flight: no readable event will announce it.
             self._read_tls(t)
 
@@ -466,9 +334,9 @@ cdef class TLSTransport(SocketTransport):
     # hold none. A busy connection keeps them instead, until it has been idle for BUFFERS_IDLE_SECONDS.
 
     cdef _hold_buffers(self):
-        if SSL_free_buffers == NULL:
+        if ossl.SSL_free_buffers == NULL:
             return  # an OpenSSL whose SSL_free_buffers() is unsafe: always release
-        SSL_ctrl(self._ssl, SSL_CTRL_CLEAR_MODE, SSL_MODE_RELEASE_BUFFERS, NULL)
+        ossl.SSL_ctrl(self._ssl, SSL_CTRL_CLEAR_MODE, SSL_MODE_RELEASE_BUFFERS, NULL)
         self._holding_buffers = True
         self._idle_timer = self._loop.call_later(BUFFERS_IDLE_SECONDS, self._release_idle_buffers)
 
@@ -481,8 +349,8 @@ cdef class TLSTransport(SocketTransport):
             self._idle_timer = self._loop.call_later(BUFFERS_IDLE_SECONDS, self._release_idle_buffers)
             return
         # Frees both buffers unless a record is half read or half written; then the mode frees them after it.
-        SSL_free_buffers(self._ssl)
-        SSL_ctrl(self._ssl, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, NULL)
+        ossl.SSL_free_buffers(self._ssl)
+        ossl.SSL_ctrl(self._ssl, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, NULL)
         self._holding_buffers = False
 
     cdef _schedule_lost(self, exc):
@@ -509,7 +377,7 @@ cdef class TLSTransport(SocketTransport):
         n = c_recv(self._fd, t.in_buf, IO_BUF_SIZE, 0)
         if n > 0:
             if self._handshaking:
-                if BIO_write(self._rbio, t.in_buf, <int>n) != n:
+                if ossl.BIO_write(self._rbio, t.in_buf, <int>n) != n:
                     self._handshake_failed(MemoryError("the TLS input buffer could not grow"))
                     return
                 self._handshake_step(t)
@@ -561,17 +429,17 @@ cdef class TLSTransport(SocketTransport):
                 while self._reading:
                     ptr = self._protocol.get_read_ptr(&size)
                     self._io_open(t)
-                    n = SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
+                    n = ossl.SSL_read(self._ssl, ptr, <int>(size if size < INT_MAX else INT_MAX))
                     self._io_close(t)
                     if t.out_len:
                         self._send_out(t)  # what reading wrote on its own (a TLS 1.3 key update's reply)
                     if n > 0:
                         first_error = None
                         self._protocol.on_data(n)
-                        if not self._src_len and not SSL_has_pending(self._ssl):
+                        if not self._src_len and not ossl.SSL_has_pending(self._ssl):
                             break  # all decrypted: skip the SSL_read that would only say "want more"
                         continue
-                    code = SSL_get_error(self._ssl, n)
+                    code = ossl.SSL_get_error(self._ssl, n)
                     if code == SSL_ERROR_WANT_READ:
                         break
                     if code == SSL_ERROR_ZERO_RETURN:
@@ -600,7 +468,7 @@ cdef class TLSTransport(SocketTransport):
     def resume_reading(self):
         """Undo pause_reading(); data decrypted or received before the pause is delivered first."""
         SocketTransport.resume_reading(self)
-        if self._reading and not self._handshaking and (self._src_len or SSL_has_pending(self._ssl)):
+        if self._reading and not self._handshaking and (self._src_len or ossl.SSL_has_pending(self._ssl)):
             # What arrived before the pause sits in OpenSSL or the kept input: the socket will not announce it.
             self._loop.call_soon(self._read_buffered)
 
@@ -679,13 +547,13 @@ cdef class TLSTransport(SocketTransport):
         first_error = None
         while size > 0 and not self._lost_scheduled:
             self._io_open(t)
-            n = SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))
+            n = ossl.SSL_write(self._ssl, <void*>data, <int>(size if size < INT_MAX else INT_MAX))
             self._io_close(t)
             if n > 0:
                 data += n
                 size -= n
                 continue
-            code = SSL_get_error(self._ssl, n)
+            code = ossl.SSL_get_error(self._ssl, n)
             if code == SSL_ERROR_WANT_WRITE and t.out_len:
                 self._send_records(t)  # the output buffer is full; the rest of this write follows
             elif first_error is None:
@@ -713,10 +581,10 @@ cdef class TLSTransport(SocketTransport):
 
     cdef _ssl_error(self, int code, str what):
         cdef char text[256]
-        cdef unsigned long err = ERR_get_error()
-        ERR_clear_error()
+        cdef unsigned long err = ossl.ERR_get_error()
+        ossl.ERR_clear_error()
         if err:
-            ERR_error_string_n(err, text, sizeof(text))
+            ossl.ERR_error_string_n(err, text, sizeof(text))
             return ssl.SSLError(code, f"{what}: {text.decode('utf-8', 'replace')}")
         if code == SSL_ERROR_SYSCALL:
             return ssl.SSLEOFError(code, f"{what}: the peer ended the TLS stream in violation of the protocol")
@@ -739,12 +607,12 @@ cdef class TLSTransport(SocketTransport):
             for attempt in range(2):
                 if self._lost_scheduled:
                     break
-                ERR_clear_error()
+                ossl.ERR_clear_error()
                 self._io_open(t)
-                n = SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited
+                n = ossl.SSL_shutdown(self._ssl)  # queues close_notify; the peer's reply is not awaited
                 self._io_close(t)
-                code = SSL_get_error(self._ssl, n) if n < 0 else 0
-                ERR_clear_error()
+                code = ossl.SSL_get_error(self._ssl, n) if n < 0 else 0
+                ossl.ERR_clear_error()
                 self._send_out(t)
                 if code != SSL_ERROR_WANT_WRITE:
                     break  # else the output buffer was full: sent now, so close_notify fits
