@@ -11,8 +11,8 @@ cdef extern from "_tls_thread.h":
         const char* src
         Py_ssize_t src_len
         Py_ssize_t out_len
-        char in_buf[65536]
-        char out_buf[65536]
+        char in_buf[262144]
+        char out_buf[262144]
         char record_buf[16384]
     enum:
         PICOWS_TLS_IO_BUF

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define PICOWS_TLS_IO_BUF 65536
+#define PICOWS_TLS_IO_BUF 262144
 #define PICOWS_TLS_RECORD 16384
 
 typedef struct {

@@ -14,7 +14,7 @@ import struct
 import pytest
 
 import picows
-from picows import WSListener, WSMsgType, WSTransport
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
 from picows._frame import encode_frame
 from picows._socket import SocketTransport
 from picows._tls import TLSTransport
@@ -469,3 +469,80 @@ async def test_idle_connection_holds_no_read_buffer_after_the_handshake(fast_tra
         assert protocol.reader.buffer_capacity > 0
         transport.disconnect()
         await bounded(transport.wait_disconnected())
+
+
+async def _read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One masked client frame (no fragmentation): its opcode and unmasked payload."""
+    head = await reader.readexactly(2)
+    size = head[1] & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", await reader.readexactly(8))[0]
+    key = await reader.readexactly(4)
+    masked = await reader.readexactly(size)
+    mask = (key * (size // 4 + 1))[:size]
+    payload = (int.from_bytes(masked, "big") ^ int.from_bytes(mask, "big")).to_bytes(size, "big")
+    return head[0] & 0x0F, payload
+
+
+async def test_a_large_frame_behind_gathered_writes_keeps_its_buffer_when_pause_writing_sends() -> None:
+    # A client's large masked frame is built in a buffer all connections share. When writes gathered during a read
+    # go out before it and fill the kernel, pause_writing() runs while the frame still waits in that buffer; a
+    # large frame sent from it on another connection must be built elsewhere.
+    small = b"s" * 15_000
+    big_a = bytes(range(256)) * 800
+    big_b = b"B" * 150_000
+    others: list[WSTransport] = []
+    go = asyncio.Event()
+    paused = asyncio.Event()
+    release = asyncio.Event()
+    received: asyncio.Future[list[tuple[int, bytes]]] = asyncio.get_running_loop().create_future()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw_server_handshake(reader, writer)
+        await go.wait()
+        writer.write(b"\x82\x02go")
+        await writer.drain()
+        await release.wait()  # not reading meanwhile: the client's gathered writes fill the kernel
+        received.set_result([await _read_client_frame(reader) for _ in range(5)])
+
+    class Client(RecordingListener):
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            super().on_ws_frame(transport, frame)
+            if self.frames[-1][3] == b"go":
+                for _ in range(4):
+                    transport.send(WSMsgType.BINARY, small)  # gathered: sent when the large frame is
+                transport.send(WSMsgType.BINARY, big_a)
+
+        def pause_writing(self) -> None:
+            if others:
+                others.pop().send(WSMsgType.BINARY, big_b)
+            paused.set()
+
+    # A small receive window on the server's side, so that the kernel takes only part of the gathered writes.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(handler, sock=listener)
+    try:
+        async with ws_server() as echo:
+            transport_a, client_a = await fast_connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/", Client)
+            transport_b, client_b = await fast_connect(echo.url(), max_frame_size=2**20)
+            others.append(transport_b)
+            under = transport_a.underlying_transport
+            under.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            under.set_write_buffer_limits(high=1024)
+            go.set()
+            await bounded(paused.wait())
+            assert not others  # pause_writing() sent on B
+            release.set()
+            frames = await bounded(received)
+            assert [opcode for opcode, _ in frames] == [2] * 5
+            assert [payload for _, payload in frames] == [small] * 4 + [big_a]
+            assert (await client_b.wait_frames(1))[0][3] == big_b
+            transport_b.disconnect()
+            transport_a.disconnect()
+            await bounded(transport_b.wait_disconnected())
+    finally:
+        server.close()
