@@ -28,6 +28,10 @@ class Echo(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == BINARY:
             transport.send(BINARY, frame.get_payload_as_memoryview())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            # picows 2.3.1 leaves the close handshake's reply to the listener (ours sends it by itself).
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if not self.done.done():
