@@ -16,9 +16,10 @@ out into the protocol's buffer, and writes gathered while a read is handled are 
 with one ``send()``. A busy connection keeps OpenSSL's record buffers between records; an idle one gives them back.
 
 OpenSSL's functions are looked up at import (by ``picows._openssl``) in the library Python's ``_ssl`` module is
-linked with, so both use one OpenSSL, and the SSL object's address is read from ``_ssl._SSLSocket``, whose layout has been the same since
-Python 3.7 (checked for each connection: the SSL object must belong to the context's ``SSL_CTX``). If any of
-that is unavailable, :data:`AVAILABLE` is False and ``wss://`` runs on the event loop's SSL transport.
+linked with, so both use one OpenSSL, and the SSL object's address is read from ``_ssl._SSLSocket``, whose layout
+has been the same since Python 3.7 (checked for each connection: the SSL object must belong to the context's
+``SSL_CTX``). If any of that is unavailable, :data:`AVAILABLE` is False and ``wss://`` runs on the event loop's
+SSL transport.
 """
 
 cimport cython
