@@ -76,6 +76,7 @@ cdef class SocketTransport:
     cdef _flush(self)
     cdef Py_ssize_t _sent(self, ssize_t n) except -2
     cdef _wait_writable(self)
+    cdef _add_writer(self)
     cdef _maybe_pause(self)
     cdef _maybe_resume(self)
     cdef _tell_protocol_flow(self, bint pause)

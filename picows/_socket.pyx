@@ -234,8 +234,7 @@ cdef class SocketTransport:
         if n == size or n < 0:
             return False
         self._buffer(data + n, size - n)
-        self._loop.add_writer(self._fd, self._on_writable_cb)
-        self._writer_added = True
+        self._add_writer()
         return True
 
     cdef int write2_c(self, const char* head, Py_ssize_t head_size, const char* body,
@@ -345,10 +344,13 @@ cdef class SocketTransport:
 
     cdef _wait_writable(self):
         # Some bytes stay in the write buffer: let the loop say when the socket takes more.
+        self._add_writer()
+        self._maybe_pause()
+
+    cdef _add_writer(self):
         if not self._writer_added:
             self._loop.add_writer(self._fd, self._on_writable_cb)
             self._writer_added = True
-        self._maybe_pause()
 
     cdef _buffer(self, const char* data, Py_ssize_t size):
         self._wbuf.extend((<char*>data)[:size])

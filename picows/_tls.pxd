@@ -5,18 +5,18 @@ from picows._socket cimport SocketTransport
 
 
 cdef extern from "_tls_thread.h":
+    enum:
+        PICOWS_TLS_IO_BUF
+        PICOWS_TLS_RECORD
     # The thread's ciphertext buffers and BIO window (see _tls_thread.h).
     ctypedef struct picows_tls_thread:
         void* bio
         const char* src
         Py_ssize_t src_len
         Py_ssize_t out_len
-        char in_buf[262144]
-        char out_buf[262144]
-        char record_buf[16384]
-    enum:
-        PICOWS_TLS_IO_BUF
-        PICOWS_TLS_RECORD
+        char in_buf[PICOWS_TLS_IO_BUF]
+        char out_buf[PICOWS_TLS_IO_BUF]
+        char record_buf[PICOWS_TLS_RECORD]
 
 
 cdef class TLSTransport(SocketTransport):

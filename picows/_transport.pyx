@@ -43,9 +43,9 @@ cdef enum:
 cdef char* _scratch = NULL
 cdef Py_ssize_t _scratch_cap = 0
 # True while a write from the scratch buffer is in progress. The write may run Python code before it is done
-# with the buffer (a TLS transport encrypting a large frame calls pause_writing() when its output waits), and
-# that code, or another thread's loop getting the GIL meanwhile, may send a large frame too: that one is built
-# in a bytes object of its own.
+# with the buffer (writes gathered during a read go out first, and filling the kernel calls pause_writing()),
+# and that code, or another thread's loop getting the GIL meanwhile, may send a large frame too: that one is
+# built in a bytes object of its own.
 cdef bint _scratch_busy = False
 
 
